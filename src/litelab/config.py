@@ -1,0 +1,194 @@
+"""Frozen configuration dataclasses and how they are filled.
+
+Precedence, lowest first: the dataclass defaults < the chosen model's own recipe (the
+optimizer, learning rate, batch size and epochs its course notebook used) < a TOML file
+(``--config``) < command-line flags. The resolved config is written to every run directory
+as ``config.toml`` so that ``litelab run --config runs/<run>/config.toml`` reruns it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from litelab.errors import LitelabError
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
+AUGMENTATIONS = ("flip", "shift", "rotation")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Where the images come from and how they are split.
+
+    ``val_split`` is the fraction of the training set held out for validation, taken from
+    its end: 0.2 of CIFAR-10's 50,000 is the course's 40k/10k split. ``shuffle`` shuffles
+    the training set with the run's seed before that split. ``test_fraction`` is used only
+    for a single root of class folders (no train/test folders), to carve out a test set.
+    """
+
+    source: str = "cifar10"
+    image_size: int = 32
+    val_split: float = 0.2
+    shuffle: bool = False
+    train_limit: int | None = None
+    test_limit: int | None = None
+    test_fraction: float = 0.2
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source:
+            raise LitelabError("--data must name a source (cifar10, a file or a folder)")
+        if self.image_size < 8:
+            raise LitelabError(f"image size must be at least 8 pixels, got {self.image_size}")
+        if not 0.0 <= self.val_split < 1.0:
+            raise LitelabError(f"--val-split must be in [0, 1), got {self.val_split}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise LitelabError(f"test fraction must be in (0, 1), got {self.test_fraction}")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise LitelabError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What to train and how. ``early_stopping`` is a patience in epochs (0 turns it off)."""
+
+    model: str = "baseline"
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    activation: str = "relu"
+    seed: int = 42
+    augment: tuple[str, ...] = ()
+    early_stopping: int = 0
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise LitelabError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise LitelabError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.learning_rate > 0:
+            raise LitelabError(f"--lr must be greater than 0, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise LitelabError(
+                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise LitelabError(
+                f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
+        bad = [a for a in self.augment if a not in AUGMENTATIONS]
+        if bad:
+            raise LitelabError(
+                f"unknown augmentation {bad[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
+            )
+        if self.early_stopping < 0:
+            raise LitelabError(f"--early-stopping must be >= 0, got {self.early_stopping}")
+        if self.seed < 0:
+            raise LitelabError(f"--seed must be >= 0, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rerun a run: data, training and where runs go."""
+
+    data: DatasetConfig = field(default_factory=DatasetConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    runs_dir: str = "runs"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A TOML-ready dict (None values dropped, tuples as lists)."""
+
+        def clean(obj: Any) -> dict[str, Any]:
+            out = {}
+            for key, value in dataclasses.asdict(obj).items():
+                if value is None:
+                    continue
+                out[key] = list(value) if isinstance(value, tuple) else value
+            return out
+
+        return {
+            "runs_dir": self.runs_dir,
+            "data": clean(self.data),
+            "training": clean(self.training),
+        }
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file; a missing or malformed file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise LitelabError(f"config file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LitelabError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _check_keys(section: str, values: dict[str, Any], cls: type) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            raise LitelabError(
+                f"unknown key {key!r} in [{section}] of the config; known: {', '.join(sorted(known))}"
+            )
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    kwargs = dict(values)
+    if "augment" in kwargs:
+        aug = kwargs["augment"]
+        if isinstance(aug, str):
+            aug = [a for a in aug.replace(",", " ").split() if a]
+        kwargs["augment"] = tuple(aug)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise LitelabError(f"bad value in config: {exc}") from None
+
+
+def resolve_config(
+    file_values: dict[str, Any] | None = None,
+    data_overrides: dict[str, Any] | None = None,
+    training_overrides: dict[str, Any] | None = None,
+    runs_dir: str | None = None,
+) -> RunConfig:
+    """Merge defaults < model recipe < TOML values < overrides into a :class:`RunConfig`.
+
+    Override dicts hold only what the user set (None values are ignored), so a flag that
+    was not given never hides a value from the config file.
+    """
+    from litelab.models import get_model_spec
+
+    file_values = dict(file_values or {})
+    unknown = set(file_values) - {"data", "training", "runs_dir"}
+    if unknown:
+        raise LitelabError(f"unknown section or key {sorted(unknown)[0]!r} in the config file")
+    file_data = dict(file_values.get("data", {}))
+    file_training = dict(file_values.get("training", {}))
+    _check_keys("data", file_data, DatasetConfig)
+    _check_keys("training", file_training, TrainingConfig)
+    data_over = {k: v for k, v in (data_overrides or {}).items() if v is not None}
+    train_over = {k: v for k, v in (training_overrides or {}).items() if v is not None}
+
+    model_name = train_over.get("model", file_training.get("model", TrainingConfig.model))
+    recipe = dict(get_model_spec(model_name).recipe)
+    training = _build(TrainingConfig, {**recipe, **file_training, **train_over, "model": model_name})
+    data = _build(DatasetConfig, {**file_data, **data_over})
+    runs = runs_dir or file_values.get("runs_dir") or "runs"
+    return RunConfig(data=data, training=training, runs_dir=str(runs))
+
+
+def config_from_dict(values: dict[str, Any]) -> RunConfig:
+    """Rebuild a saved config exactly (no model recipe applied: it is already resolved)."""
+    data = _build(DatasetConfig, values.get("data", {}))
+    training = _build(TrainingConfig, values.get("training", {}))
+    return RunConfig(data=data, training=training, runs_dir=str(values.get("runs_dir", "runs")))

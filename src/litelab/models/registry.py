@@ -1,0 +1,70 @@
+"""The model registry: every zoo entry by name, with where it comes from and its recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litelab.errors import LitelabError
+
+Builder = Callable[..., Any]  # (input_shape, num_classes, activation) -> keras.Model
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo entry.
+
+    ``recipe`` holds the training settings the source used (optimizer, learning rate, batch
+    size, epochs); they sit between litelab's defaults and the user's config and flags.
+    """
+
+    name: str
+    build: Builder
+    source: str
+    description: str
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(
+    name: str, *, source: str, description: str, **recipe: Any
+) -> Callable[[Builder], Builder]:
+    """Decorator that adds a builder to the zoo under ``name``."""
+
+    def wrap(fn: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelSpec(name, fn, source, description, dict(recipe))
+        return fn
+
+    return wrap
+
+
+def model_names() -> list[str]:
+    """Names of every zoo entry, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The spec for ``name``; an unknown name is a one-line error listing the zoo."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LitelabError(
+            f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)} (see `litelab models`)"
+        ) from None
+
+
+def build_model(
+    name: str,
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    num_classes: int = 10,
+    activation: str = "relu",
+) -> Any:
+    """Build an uncompiled zoo model. Inputs are float images scaled to 0..1."""
+    spec = get_model_spec(name)
+    model = spec.build(input_shape=tuple(input_shape), num_classes=num_classes, activation=activation)
+    return model

@@ -1,0 +1,73 @@
+"""Config precedence (defaults < model recipe < TOML < flags) and validation."""
+
+import pytest
+
+from litelab.config import DatasetConfig, RunConfig, TrainingConfig, config_from_dict, resolve_config
+from litelab.errors import LitelabError
+
+
+def test_model_recipe_overrides_defaults():
+    cfg = resolve_config(training_overrides={"model": "dropout-cnn"})
+    assert (cfg.training.optimizer, cfg.training.batch_size, cfg.training.epochs) == (
+        "rmsprop", 256, 31)
+
+
+def test_toml_overrides_recipe_and_flags_override_toml():
+    file_values = {"training": {"model": "dropout-cnn", "epochs": 5, "batch_size": 64},
+                   "data": {"val_split": 0.1}}
+    cfg = resolve_config(file_values, {"val_split": None}, {"epochs": 2, "batch_size": None})
+    assert cfg.training.epochs == 2            # flag beats file
+    assert cfg.training.batch_size == 64       # file beats recipe; unset flag ignored
+    assert cfg.training.optimizer == "rmsprop"  # recipe beats default
+    assert cfg.data.val_split == 0.1
+
+
+def test_config_round_trips_through_a_dict():
+    cfg = resolve_config(None, {"train_limit": 100}, {"model": "resnet8", "augment": "flip"})
+    again = config_from_dict(cfg.to_dict())
+    assert again == cfg
+    assert "train_limit" in cfg.to_dict()["data"] and "test_limit" not in cfg.to_dict()["data"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"epochs": 0}, "--epochs must be at least 1, got 0"),
+        ({"learning_rate": 0.0}, "--lr must be greater than 0"),
+        ({"learning_rate": -1e-3}, "--lr must be greater than 0"),
+        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"optimizer": "adamax"}, "unknown optimizer 'adamax'"),
+        ({"activation": "softplusplus"}, "unknown activation"),
+        ({"augment": ("mixup",)}, "unknown augmentation 'mixup'"),
+    ],
+)
+def test_nonsense_training_values_are_one_line_errors(kwargs, message):
+    with pytest.raises(LitelabError, match=message):
+        TrainingConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"val_split": 1.0}, "--val-split must be in"),
+        ({"val_split": -0.1}, "--val-split must be in"),
+        ({"train_limit": 0}, "--train-limit must be at least 1"),
+        ({"image_size": 2}, "image size"),
+    ],
+)
+def test_nonsense_data_values_are_one_line_errors(kwargs, message):
+    with pytest.raises(LitelabError, match=message):
+        DatasetConfig(**kwargs)
+
+
+def test_unknown_config_keys_are_named():
+    with pytest.raises(LitelabError, match="unknown key 'epoch' in \\[training\\]"):
+        resolve_config({"training": {"epoch": 3}})
+    with pytest.raises(LitelabError, match="unknown section or key 'trainig'"):
+        resolve_config({"trainig": {}})
+
+
+def test_defaults_are_the_seed000_recipe():
+    cfg = RunConfig()
+    assert cfg.data.source == "cifar10" and cfg.training.model == "baseline"
+    assert cfg.data.val_split == 0.2 and cfg.training.epochs == 10

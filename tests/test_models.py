@@ -1,0 +1,59 @@
+"""The zoo: parameter counts as the course prints them, builders honour their arguments."""
+
+import numpy as np
+import pytest
+
+from litelab.errors import LitelabError
+from litelab.models import build_model, get_model_spec, model_names
+
+# From the course's printed model summaries (seeds 000 and 003) and MLPerf Tiny's ResNet-8.
+COURSE_PARAMS = {"baseline": 167_562, "tiny": 226_390, "wide": 1_628_214, "resnet8": 78_666}
+
+
+@pytest.mark.parametrize("name,params", sorted(COURSE_PARAMS.items()))
+def test_param_counts_match_the_course(name, params):
+    assert build_model(name).count_params() == params
+
+
+def test_seed002_models_share_weights_count_and_differ_by_dropout():
+    plain, drop = build_model("vgg-blocks"), build_model("dropout-cnn")
+    assert plain.count_params() == drop.count_params() == 669_354
+    kinds = [type(layer).__name__ for layer in drop.layers]
+    assert kinds.count("Dropout") == 4
+    assert "Dropout" not in [type(layer).__name__ for layer in plain.layers]
+    assert [layer.filters for layer in plain.layers if hasattr(layer, "filters")] == [
+        32, 32, 64, 64, 64, 64]
+
+
+def test_lenet5_is_tanh_with_avg_pooling():
+    spec = get_model_spec("lenet5")
+    assert spec.recipe["activation"] == "tanh"
+    model = build_model("lenet5", activation="tanh")
+    assert model.count_params() == 62_030
+    assert sum(type(layer).__name__ == "AveragePooling2D" for layer in model.layers) == 2
+    assert model.layers[0].activation.__name__ == "tanh"
+
+
+def test_resnet8_matches_the_mlperf_reference_structure():
+    model = build_model("resnet8")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 9 and kinds.count("Add") == 3
+    assert kinds.count("BatchNormalization") == 7
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_takes_other_shapes_and_class_counts(name):
+    model = build_model(name, input_shape=(32, 32, 3), num_classes=4)
+    out = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    assert out.shape == (2, 4)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_activation_is_configurable():
+    model = build_model("baseline", activation="tanh")
+    assert model.layers[0].activation.__name__ == "tanh"
+
+
+def test_unknown_model_lists_the_zoo():
+    with pytest.raises(LitelabError, match="unknown model 'resnet9000'.*baseline"):
+        get_model_spec("resnet9000")
