@@ -1,0 +1,147 @@
+"""Shared fixtures. Data fixtures write tiny fake datasets in tmp_path and keep every cache
+(litelab's and Keras') out of the real home directory."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+FAKE_CLASSES = [f"class{i}" for i in range(10)]
+
+
+@pytest.fixture
+def data_env(tmp_path, monkeypatch):
+    """Point LITELAB_CACHE_DIR and KERAS_HOME into tmp_path; return the cache dir."""
+    cache = tmp_path / "litelab-cache"
+    monkeypatch.setenv("LITELAB_CACHE_DIR", str(cache))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.delenv("LITELAB_DECODE_WORKERS", raising=False)
+    return cache
+
+
+def fake_cifar_arrays(per_batch: int = 4, seed: int = 0) -> dict:
+    """Random CIFAR-like batches: {name: (x (N,32,32,3) uint8, y (N,) int64)}."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        x = rng.integers(0, 256, (per_batch, 32, 32, 3), dtype=np.uint8)
+        y = rng.integers(0, 10, per_batch).astype(np.int64)
+        out[name] = (x, y)
+    return out
+
+
+def python_batch_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
+    """A batch as the official python version stores it (pickle protocol 2, bytes keys)."""
+    data = x.transpose(0, 3, 1, 2).reshape(len(x), 3072)
+    batch = {
+        b"batch_label": b"fake batch",
+        b"labels": [int(v) for v in y],
+        b"data": data,
+        b"filenames": [f"img{i}.png".encode() for i in range(len(x))],
+    }
+    return pickle.dumps(batch, protocol=2)
+
+
+def meta_bytes(classes: list[str] = FAKE_CLASSES) -> bytes:
+    meta = {b"num_cases_per_batch": 10000, b"label_names": [c.encode() for c in classes]}
+    return pickle.dumps(meta, protocol=2)
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def cifar_python_files():
+    """A function writing the python batches into a folder or a tar.gz; returns the arrays."""
+
+    def write(target: Path, per_batch: int = 4, as_tar: bool = True) -> dict:
+        arrays = fake_cifar_arrays(per_batch)
+        files = {name: python_batch_bytes(*xy) for name, xy in arrays.items()}
+        files["batches.meta"] = meta_bytes()
+        if as_tar:
+            with tarfile.open(target, "w:gz") as tar:
+                for name, data in files.items():
+                    _add(tar, f"cifar-10-batches-py/{name}", data)
+        else:
+            target.mkdir(parents=True)
+            for name, data in files.items():
+                (target / name).write_bytes(data)
+        return arrays
+
+    return write
+
+
+@pytest.fixture
+def cifar_binary_file():
+    """A function writing a fake cifar-10-binary.tar.gz; returns the arrays."""
+
+    def write(target: Path, per_batch: int = 4) -> dict:
+        arrays = fake_cifar_arrays(per_batch, seed=1)
+        with tarfile.open(target, "w:gz") as tar:
+            for name, (x, y) in arrays.items():
+                rec = np.concatenate(
+                    [y.astype(np.uint8)[:, None], x.transpose(0, 3, 1, 2).reshape(len(x), -1)],
+                    axis=1,
+                )
+                _add(tar, f"cifar-10-batches-bin/{name}.bin", rec.tobytes())
+            _add(tar, "cifar-10-batches-bin/batches.meta.txt", "\n".join(FAKE_CLASSES).encode())
+        return arrays
+
+    return write
+
+
+def color_of(cls: int, i: int) -> tuple[int, int, int]:
+    """The solid colour of fake image ``i`` of class ``cls`` (identifies it after loading)."""
+    return (cls * 20 + 5, i * 3 % 256, 200 - cls * 10)
+
+
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def image_folder():
+    """A function writing ``<root>/<split>/<class>/NNN.png`` solid-colour images.
+
+    ``counts`` maps class name to (train count, test count); with ``split=False`` it maps to
+    a single count and writes ``<root>/<class>/NNN.png``. Returns the root.
+    """
+
+    def write(root: Path, counts: dict, split: bool = True) -> Path:
+        for ci, (cls, n) in enumerate(sorted(counts.items())):
+            splits = (("train", n[0]), ("test", n[1])) if split else (("", n),)
+            for sub, k in splits:
+                folder = root / sub / cls if sub else root / cls
+                folder.mkdir(parents=True, exist_ok=True)
+                for i in range(k):
+                    (folder / f"{i:03d}.png").write_bytes(png_bytes(color_of(ci, i)))
+        return root
+
+    return write
+
+
+@pytest.fixture
+def fakes():
+    """The helpers above, for tests (so they need not import conftest)."""
+    import types
+
+    return types.SimpleNamespace(
+        classes=FAKE_CLASSES,
+        arrays=fake_cifar_arrays,
+        python_batch_bytes=python_batch_bytes,
+        meta_bytes=meta_bytes,
+        color_of=color_of,
+        png_bytes=png_bytes,
+        add_member=_add,
+    )
