@@ -2,22 +2,33 @@
 
 import pytest
 
-from litelab.config import DatasetConfig, RunConfig, TrainingConfig, config_from_dict, resolve_config
+from litelab.config import (
+    DatasetConfig,
+    RunConfig,
+    TrainingConfig,
+    config_from_dict,
+    resolve_config,
+)
 from litelab.errors import LitelabError
 
 
 def test_model_recipe_overrides_defaults():
     cfg = resolve_config(training_overrides={"model": "dropout-cnn"})
     assert (cfg.training.optimizer, cfg.training.batch_size, cfg.training.epochs) == (
-        "rmsprop", 256, 31)
+        "rmsprop",
+        256,
+        31,
+    )
 
 
 def test_toml_overrides_recipe_and_flags_override_toml():
-    file_values = {"training": {"model": "dropout-cnn", "epochs": 5, "batch_size": 64},
-                   "data": {"val_split": 0.1}}
+    file_values = {
+        "training": {"model": "dropout-cnn", "epochs": 5, "batch_size": 64},
+        "data": {"val_split": 0.1},
+    }
     cfg = resolve_config(file_values, {"val_split": None}, {"epochs": 2, "batch_size": None})
-    assert cfg.training.epochs == 2            # flag beats file
-    assert cfg.training.batch_size == 64       # file beats recipe; unset flag ignored
+    assert cfg.training.epochs == 2  # flag beats file
+    assert cfg.training.batch_size == 64  # file beats recipe; unset flag ignored
     assert cfg.training.optimizer == "rmsprop"  # recipe beats default
     assert cfg.data.val_split == 0.1
 

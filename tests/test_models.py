@@ -22,7 +22,13 @@ def test_seed002_models_share_weights_count_and_differ_by_dropout():
     assert kinds.count("Dropout") == 4
     assert "Dropout" not in [type(layer).__name__ for layer in plain.layers]
     assert [layer.filters for layer in plain.layers if hasattr(layer, "filters")] == [
-        32, 32, 64, 64, 64, 64]
+        32,
+        32,
+        64,
+        64,
+        64,
+        64,
+    ]
 
 
 def test_lenet5_is_tanh_with_avg_pooling():

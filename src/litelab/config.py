@@ -138,7 +138,8 @@ def _check_keys(section: str, values: dict[str, Any], cls: type) -> None:
     for key in values:
         if key not in known:
             raise LitelabError(
-                f"unknown key {key!r} in [{section}] of the config; known: {', '.join(sorted(known))}"
+                f"unknown key {key!r} in [{section}] of the config; "
+                f"known: {', '.join(sorted(known))}"
             )
 
 
@@ -181,7 +182,9 @@ def resolve_config(
 
     model_name = train_over.get("model", file_training.get("model", TrainingConfig.model))
     recipe = dict(get_model_spec(model_name).recipe)
-    training = _build(TrainingConfig, {**recipe, **file_training, **train_over, "model": model_name})
+    training = _build(
+        TrainingConfig, {**recipe, **file_training, **train_over, "model": model_name}
+    )
     data = _build(DatasetConfig, {**file_data, **data_over})
     runs = runs_dir or file_values.get("runs_dir") or "runs"
     return RunConfig(data=data, training=training, runs_dir=str(runs))

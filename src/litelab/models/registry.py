@@ -66,5 +66,7 @@ def build_model(
 ) -> Any:
     """Build an uncompiled zoo model. Inputs are float images scaled to 0..1."""
     spec = get_model_spec(name)
-    model = spec.build(input_shape=tuple(input_shape), num_classes=num_classes, activation=activation)
+    model = spec.build(
+        input_shape=tuple(input_shape), num_classes=num_classes, activation=activation
+    )
     return model

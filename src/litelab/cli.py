@@ -1,0 +1,368 @@
+"""The ``litelab`` command: one thin verb per job; the logic lives in the library.
+
+litelab run        train, evaluate and save everything (the main job)
+litelab train      the same job; with --resume continues an interrupted run
+litelab evaluate   any Keras model file on any data source
+litelab predict    top-3 classes for image files
+litelab models     the zoo, with parameter counts
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from litelab.errors import LitelabError
+
+PROG = "litelab"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (exit 2), without the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise LitelabError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        dest="source",
+        metavar="SOURCE",
+        help="cifar10 (default), cifar-10-python.tar.gz, cifar-10-binary.tar.gz, "
+        "cifar-10-batches-py/, an image folder or .tar.gz/.zip of one, or .npz",
+    )
+    g.add_argument(
+        "--val-split",
+        type=_float,
+        metavar="FRACTION",
+        help="fraction of the training set held out for validation, taken from its "
+        "end (default 0.2: CIFAR-10's last 10,000)",
+    )
+    g.add_argument(
+        "--shuffle",
+        action="store_true",
+        default=None,
+        help="shuffle the training set with the seed before the validation split",
+    )
+    g.add_argument(
+        "--train-limit",
+        type=_positive_int,
+        metavar="N",
+        help="use a stratified subset of N training images",
+    )
+    g.add_argument(
+        "--test-limit",
+        type=_positive_int,
+        metavar="N",
+        help="use a stratified subset of N test images",
+    )
+    g.add_argument(
+        "--image-size", type=_positive_int, metavar="PX", help="image side in pixels (default 32)"
+    )
+    g.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        default=None,
+        help="do not read or write the decoded-array cache",
+    )
+
+
+def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--model", help="zoo model name (see `litelab models`; default baseline)")
+    g.add_argument("--epochs", type=_positive_int)
+    g.add_argument("--batch-size", type=_positive_int)
+    g.add_argument("--optimizer", help="adam, sgd or rmsprop")
+    g.add_argument("--lr", dest="learning_rate", type=_float, help="learning rate")
+    g.add_argument("--activation", help="hidden-layer activation: relu, tanh, ...")
+    g.add_argument("--seed", type=_positive_int, help="random seed (default 42)")
+    g.add_argument(
+        "--augment",
+        metavar="LIST",
+        help="comma list of flip,shift,rotation; 'none' turns the recipe's off",
+    )
+    g.add_argument(
+        "--early-stopping",
+        type=_positive_int,
+        metavar="PATIENCE",
+        help="stop when val_loss has not improved for PATIENCE epochs",
+    )
+    g.add_argument(
+        "--nondeterministic",
+        dest="deterministic",
+        action="store_false",
+        default=None,
+        help="allow faster non-deterministic kernels",
+    )
+    p.add_argument("--config", help="TOML file with [data] and [training] tables")
+    p.add_argument("--runs-dir", help="where run folders are created (default runs/)")
+    p.add_argument(
+        "--no-evaluate",
+        dest="evaluate",
+        action="store_false",
+        help="train and save only; skip the test-set evaluation and report",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG, description="Small image classifiers from data to a microcontroller."
+    )
+    from litelab import __version__
+
+    parser.add_argument("--version", action="version", version=f"litelab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="train, evaluate and save everything (the main job)")
+    _add_data_flags(p)
+    _add_training_flags(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+
+    p = sub.add_parser("train", help="train and save; --resume continues an interrupted run")
+    _add_data_flags(p)
+    _add_training_flags(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+
+    p = sub.add_parser("evaluate", help="evaluate any Keras model file on a data source")
+    p.add_argument("--model", required=True, help=".keras, .h5 or SavedModel folder")
+    _add_data_flags(p)
+    p.add_argument(
+        "--input-scale",
+        type=_float,
+        default=1.0,
+        help="pixels are fed as value/255*SCALE: 1 for 0..1 models (default), "
+        "255 for models that take raw 0..255 (e.g. the MLPerf Tiny ResNet-8)",
+    )
+    p.add_argument("--seed", type=_positive_int, default=42)
+    p.add_argument("--out", help="folder for metrics.json and plots (default: eval-<model name>)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("predict", help="top classes for image files")
+    p.add_argument("--model", required=True, help=".keras, .h5, SavedModel folder")
+    p.add_argument("images", nargs="+", help="image files (any size or mode)")
+    p.add_argument("--top", type=_positive_int, default=3)
+    p.add_argument(
+        "--labels", help="class names file, one per line (default: the run's labels.txt)"
+    )
+    p.add_argument("--input-scale", type=_float, default=1.0)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("models", help="list the model zoo with parameter counts")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _run_config(args: argparse.Namespace) -> Any:
+    from litelab.config import read_toml, resolve_config
+
+    file_values = read_toml(args.config) if args.config else None
+    augment = args.augment
+    if augment is not None:
+        augment = () if augment.strip().lower() in ("none", "") else augment
+    data = {
+        k: getattr(args, k)
+        for k in (
+            "source",
+            "val_split",
+            "shuffle",
+            "train_limit",
+            "test_limit",
+            "image_size",
+            "cache",
+        )
+    }
+    training = {
+        k: getattr(args, k)
+        for k in (
+            "model",
+            "epochs",
+            "batch_size",
+            "optimizer",
+            "learning_rate",
+            "activation",
+            "seed",
+            "early_stopping",
+            "deterministic",
+        )
+    }
+    training["augment"] = augment
+    return resolve_config(file_values, data, training, args.runs_dir)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from litelab.pipeline import run
+
+    if args.resume:
+        given = [f for f in ("source", "model", "epochs", "config") if getattr(args, f, None)]
+        if given:
+            raise LitelabError(f"--resume uses the run's own config; drop --{given[0]}")
+        config = None
+    else:
+        config = _run_config(args)
+    try:
+        result = run(
+            config,
+            resume=args.resume,
+            evaluate=args.evaluate,
+            progress=not args.quiet,
+            verbose=0 if args.quiet else "auto",
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\n{PROG}: interrupted; finished epochs are kept. Continue with: "
+            f"{PROG} train --resume <run folder>",
+            file=sys.stderr,
+        )
+        return 130
+    m = result.metrics
+    print(f"run folder: {result.run_dir}")
+    if "test_accuracy" in m:
+        print(
+            f"test accuracy: {m['test_accuracy']:.4f}  test loss: {m['test_loss']:.4f}  "
+            f"params: {m['params']:,}  epochs: {m['epochs_run']}  "
+            f"train time: {m['train_seconds']:.1f} s  ({m.get('data_source', '')})"
+        )
+        print(f"report: {result.run_dir / 'report.md'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from litelab.config import resolve_config
+    from litelab.pipeline import evaluate_model
+
+    data = {
+        k: getattr(args, k)
+        for k in (
+            "source",
+            "val_split",
+            "shuffle",
+            "train_limit",
+            "test_limit",
+            "image_size",
+            "cache",
+        )
+    }
+    cfg = resolve_config(None, data, None).data
+    out = Path(args.out) if args.out else Path(f"eval-{Path(args.model).stem}")
+    if out.exists() and any(out.iterdir()) and not (out / "metrics.json").is_file():
+        raise LitelabError(
+            f"--out {out} is a non-empty folder that is not an evaluation; choose another"
+        )
+    m = evaluate_model(
+        args.model, cfg, out, input_scale=args.input_scale, seed=args.seed, progress=not args.quiet
+    )
+    print(
+        f"test accuracy: {m['test_accuracy']:.4f}  test loss: {m['test_loss']:.4f}  "
+        f"({m['num_test']} images, {m['data_source']})"
+    )
+    print(f"metrics and plots: {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from litelab.pipeline import predict_files
+
+    results = predict_files(
+        args.model, args.images, top=args.top, input_scale=args.input_scale, labels_file=args.labels
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        print(r["file"])
+        for t in r["top"]:
+            print(f"  {t['class']:<14} {t['probability']:.4f}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from litelab.models import build_model, get_model_spec, model_names
+
+    rows = []
+    for name in model_names():
+        spec = get_model_spec(name)
+        rows.append(
+            {
+                "name": name,
+                "params": int(build_model(name).count_params()),
+                "source": spec.source,
+                "layers": spec.description,
+                "recipe": {
+                    k: list(v) if isinstance(v, tuple) else v for k, v in spec.recipe.items()
+                },
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<12} {'params':>10}  source")
+    for r in rows:
+        print(f"{r['name']:<12} {r['params']:>10,}  {r['source']}")
+        print(f"{'':<12} {'':>10}  {r['layers']}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "train": cmd_run,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "models": cmd_models,
+}
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*HDF5 file via `model.save\\(\\)`.*")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 2
+        _quiet_tensorflow()
+        return COMMANDS[args.command](args)
+    except LitelabError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Loading any Keras model file and checking that it fits the data.
+
+``load_model`` takes a ``.keras`` file, a legacy ``.h5`` file or a SavedModel folder,
+including models made elsewhere, and turns every failure into one clear line. SavedModels
+are wrapped with :class:`keras.layers.TFSMLayer` so that all three behave as a Keras model.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from litelab.errors import LitelabError
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a model for inference (not compiled)."""
+    path = Path(path)
+    if not path.exists():
+        raise LitelabError(f"model not found: {path}")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise LitelabError(
+                f"{path} is a folder but not a SavedModel (no saved_model.pb); "
+                "pass a .keras or .h5 file or a SavedModel folder"
+            )
+        return _load_saved_model(path)
+    suffix = path.suffix.lower()
+    if suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise LitelabError(f"{path} is not a Keras model file (not a .keras zip archive)")
+    if suffix in (".h5", ".hdf5") and not _is_hdf5(path):
+        raise LitelabError(f"{path} is not a Keras model file (not an HDF5 file)")
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise LitelabError(
+            f"{path}: unknown model format {suffix or '(no extension)'}; "
+            "pass a .keras or .h5 file or a SavedModel folder"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - any failure here means the file is unusable
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LitelabError(f"cannot load model {path}: {reason[:300]}") from None
+
+
+def _is_hdf5(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def _load_saved_model(path: Path) -> keras.Model:
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise LitelabError(f"cannot load SavedModel {path}: {str(exc).splitlines()[0]}") from None
+    if "serving_default" not in loaded.signatures:
+        raise LitelabError(f"SavedModel {path} has no 'serving_default' signature")
+    signature = loaded.signatures["serving_default"]
+    specs = [
+        s for s in tf.nest.flatten(signature.structured_input_signature) if hasattr(s, "shape")
+    ]
+    endpoint = "serve" if hasattr(loaded, "serve") else "serving_default"
+    if len(specs) != 1:
+        raise LitelabError(f"SavedModel {path} must take exactly one image input, not {len(specs)}")
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoint)
+    inputs = keras.Input(shape=tuple(specs[0].shape[1:]))
+    outputs = layer(inputs)
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise LitelabError(f"SavedModel {path} has {len(outputs)} outputs; expected one")
+        outputs = next(iter(outputs.values()))
+    return keras.Model(inputs, outputs, name=path.name)
+
+
+def check_model_fits(
+    model: keras.Model, image_size: int, num_classes: int | None, where: str = "model"
+) -> None:
+    """The model must take (size, size, 3) images and, if given, output ``num_classes``."""
+    in_shape = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    if in_shape is None or len(in_shape) != 3:
+        raise LitelabError(f"{where} takes inputs of shape {in_shape}; expected (H, W, 3) images")
+    h, w, c = in_shape
+    if c != 3 or (h is not None and h != image_size) or (w is not None and w != image_size):
+        raise LitelabError(
+            f"{where} expects input shape {in_shape} but the data is "
+            f"({image_size}, {image_size}, 3)"
+        )
+    out_shape = tuple(model.outputs[0].shape[1:])
+    if len(out_shape) != 1:
+        raise LitelabError(f"{where} output shape {out_shape} is not a class vector")
+    if num_classes is not None and out_shape[0] != num_classes:
+        raise LitelabError(f"{where} outputs {out_shape[0]} classes but the data has {num_classes}")
+
+
+def predict_probs(
+    model: keras.Model, images: np.ndarray, input_scale: float = 1.0, batch_size: int = 256
+) -> np.ndarray:
+    """Class probabilities for uint8 images, fed as ``pixel / 255 * input_scale``.
+
+    Models whose last layer outputs logits are softmaxed here, so the result always sums
+    to one per row.
+    """
+    from litelab.train import make_dataset
+
+    ds = make_dataset(images, np.zeros(len(images), "int32"), batch_size, input_scale=input_scale)
+    ds = ds.map(lambda x, y: x)
+    probs = np.asarray(model.predict(ds, verbose=0), dtype="float64")
+    if probs.ndim != 2:
+        raise LitelabError(f"model output has shape {probs.shape}; expected (N, classes)")
+    sums = probs.sum(axis=1)
+    if probs.min() < 0 or not np.allclose(sums, 1.0, atol=1e-3):
+        e = np.exp(probs - probs.max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+    return probs
