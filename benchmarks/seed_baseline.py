@@ -7,7 +7,9 @@ of the same data and are tested on the same 10,000 test images.
   one-hot labels, `model.fit(x, y, epochs=10, validation_data=...)` (batch 32, adam).
 - litelab: the real CLI in a subprocess, `litelab run --model baseline --epochs 10`.
 
-Writes benchmarks/results/seed_baseline.json (and prints it). Usage:
+The two alternate (course, litelab, course, litelab, ...) for ``--repeats`` rounds so that
+load from other work on a shared machine hits both alike; the figures quoted are medians and
+the ratio of the medians. Writes benchmarks/results/seed_baseline.json (and prints it):
 
     python benchmarks/seed_baseline.py --data ../shared/datasets/cifar10-jpeg.tar.gz
 """
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +58,7 @@ def course_script(data, epochs: int, seed: int) -> dict:
     )
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(x_train, y_train, epochs=epochs, validation_data=(x_val, y_val), verbose=2)
+    model.fit(x_train, y_train, epochs=epochs, validation_data=(x_val, y_val), verbose=0)
     fit_s = time.perf_counter() - start
     _, acc = model.evaluate(x_test, y_test, verbose=0)
     return {
@@ -110,6 +113,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of each")
     parser.add_argument(
         "--out", default=str(ROOT / "benchmarks" / "results" / "seed_baseline.json")
     )
@@ -123,12 +127,27 @@ def main() -> None:
 
     # Decode once (and fill the cache the CLI run reads), outside both timings.
     data = load_dataset(DatasetConfig(source=args.data, val_split=0.0), progress=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        lite = litelab_cli(args.data, args.epochs, args.seed, Path(tmp))
-    course = course_script(data, args.epochs, args.seed)
+    courses, lites = [], []
+    for i in range(args.repeats):
+        print(f"round {i + 1}/{args.repeats}: course script", file=sys.stderr, flush=True)
+        courses.append(course_script(data, args.epochs, args.seed))
+        print(f"round {i + 1}/{args.repeats}: litelab run", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            lites.append(litelab_cli(args.data, args.epochs, args.seed, Path(tmp)))
+
+    def summary(rows: list[dict]) -> dict:
+        out = {
+            k: statistics.median(r[k] for r in rows)
+            for k in ("fit_seconds", "train_images_per_second", "test_accuracy")
+        }
+        out["each_round"] = rows
+        return out
+
+    course, lite = summary(courses), summary(lites)
     result = {
         "benchmark": "seed 000 baseline CNN, 10 epochs: course script vs litelab run",
         "data": f"CIFAR-10 (JPEG copy): {args.data}",
+        "rounds": args.repeats,
         "course_script": course,
         "litelab": lite,
         "throughput_ratio_litelab_over_course": round(

@@ -155,6 +155,29 @@ def test_predict_cli_any_size_and_mode(finished, data, tmp_path, capsys):
     assert "a.png" in text and out[0]["top"][0]["class"] in text
 
 
+def test_evaluate_never_replaces_an_earlier_evaluation(finished, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "evaluate",
+        "--model",
+        str(finished.run_dir / "model.keras"),
+        "--data",
+        str(JPEG),
+        "--train-limit",
+        "50",
+        "--test-limit",
+        "50",
+        "--quiet",
+    ]
+    assert main(args) == 0 and main(args) == 0
+    folders = sorted((tmp_path / "evals").iterdir())
+    assert len(folders) == 2 and all((f / "metrics.json").is_file() for f in folders)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    assert main([*args, "--out", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
 def test_evaluate_cli_matches_the_run(finished, tmp_path, capsys):
     out = tmp_path / "eval"
     code = main(
@@ -298,6 +321,14 @@ def test_bad_model_files_are_one_line(finished, tmp_path, capsys):
         ]
     )
     gray.save(tmp_path / "mnist.keras")
+    five = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
+    five.save(tmp_path / "five.keras")
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"not really a jpeg")
     cases = [
@@ -314,6 +345,21 @@ def test_bad_model_files_are_one_line(finished, tmp_path, capsys):
                 "50",
             ],
             "expects input shape",
+        ),
+        (
+            [
+                "evaluate",
+                "--model",
+                str(tmp_path / "five.keras"),
+                "--data",
+                str(JPEG),
+                "--test-limit",
+                "50",
+                "--train-limit",
+                "50",
+                "--quiet",
+            ],
+            "outputs 5 classes but the data has 10",
         ),
         (["predict", "--model", str(finished.run_dir / "model.keras"), str(photo)], "photo.jpg"),
         (["train", "--resume", str(finished.run_dir)], "already finished"),

@@ -173,41 +173,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DATA_FLAGS = ("source", "val_split", "shuffle", "train_limit", "test_limit", "image_size", "cache")
+TRAINING_FLAGS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "learning_rate",
+    "activation",
+    "seed",
+    "early_stopping",
+    "deterministic",
+)
+
+
+def _data_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The data flags the user gave (unset ones are None and do not override)."""
+    return {k: getattr(args, k) for k in DATA_FLAGS}
+
+
 def _run_config(args: argparse.Namespace) -> Any:
     from litelab.config import read_toml, resolve_config
 
     file_values = read_toml(args.config) if args.config else None
+    training = {k: getattr(args, k) for k in TRAINING_FLAGS}
     augment = args.augment
     if augment is not None:
         augment = () if augment.strip().lower() in ("none", "") else augment
-    data = {
-        k: getattr(args, k)
-        for k in (
-            "source",
-            "val_split",
-            "shuffle",
-            "train_limit",
-            "test_limit",
-            "image_size",
-            "cache",
-        )
-    }
-    training = {
-        k: getattr(args, k)
-        for k in (
-            "model",
-            "epochs",
-            "batch_size",
-            "optimizer",
-            "learning_rate",
-            "activation",
-            "seed",
-            "early_stopping",
-            "deterministic",
-        )
-    }
     training["augment"] = augment
-    return resolve_config(file_values, data, training, args.runs_dir)
+    return resolve_config(file_values, _data_values(args), training, args.runs_dir)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -252,25 +246,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from litelab.config import resolve_config
     from litelab.pipeline import evaluate_model
+    from litelab.runs import new_run_dir
 
-    data = {
-        k: getattr(args, k)
-        for k in (
-            "source",
-            "val_split",
-            "shuffle",
-            "train_limit",
-            "test_limit",
-            "image_size",
-            "cache",
-        )
-    }
-    cfg = resolve_config(None, data, None).data
-    out = Path(args.out) if args.out else Path(f"eval-{Path(args.model).stem}")
-    if out.exists() and any(out.iterdir()) and not (out / "metrics.json").is_file():
-        raise LitelabError(
-            f"--out {out} is a non-empty folder that is not an evaluation; choose another"
-        )
+    cfg = resolve_config(None, _data_values(args), None).data
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and any(out.iterdir()) and not (out / "metrics.json").is_file():
+            raise LitelabError(
+                f"--out {out} is a non-empty folder that is not an evaluation; choose another"
+            )
+    else:  # a fresh folder every time, like runs: an earlier evaluation is never replaced
+        out = new_run_dir("evals", f"eval-{Path(args.model).stem}")
     m = evaluate_model(
         args.model, cfg, out, input_scale=args.input_scale, seed=args.seed, progress=not args.quiet
     )

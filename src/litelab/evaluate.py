@@ -293,10 +293,10 @@ def write_report(
     data_cfg = config.get("data") if isinstance(config.get("data"), dict) else {}
 
     out: list[str] = [f"# {title}", ""]
-    source = data_cfg.get("source") or metrics.get("data_source")
+    source = metrics.get("data_source") or data_cfg.get("source")
     facts = []
     if source:
-        facts.append(f"**Data:** `{source}`")
+        facts.append(f"**Data:** {source}")
     if "num_test" in metrics:
         facts.append(f"**Test images:** {int(metrics['num_test']):,}")
     facts.append(f"**Classes:** {len(classes)}")
