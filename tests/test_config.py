@@ -82,3 +82,30 @@ def test_defaults_are_the_seed000_recipe():
     cfg = RunConfig()
     assert cfg.data.source == "cifar10" and cfg.training.model == "baseline"
     assert cfg.data.val_split == 0.2 and cfg.training.epochs == 10
+
+
+def test_bad_toml_is_a_one_line_error(tmp_path):
+    from litelab.config import read_toml
+
+    bad = tmp_path / "c.toml"
+    bad.write_text("[training\nepochs = 3\n")
+    with pytest.raises(LitelabError, match="is not valid TOML"):
+        read_toml(bad)
+    with pytest.raises(LitelabError, match="config file not found"):
+        read_toml(tmp_path / "missing.toml")
+
+
+def test_a_saved_config_file_reruns_the_same_config(tmp_path):
+    import tomli_w
+
+    from litelab.config import read_toml
+
+    cfg = resolve_config(
+        None,
+        {"source": "x.npz", "val_split": 0.1},
+        {"model": "lenet5", "epochs": 3, "augment": "flip,shift"},
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(tomli_w.dumps(cfg.to_dict()))
+    assert resolve_config(read_toml(path)) == cfg
+    assert resolve_config(read_toml(path), training_overrides={"epochs": 5}).training.epochs == 5
