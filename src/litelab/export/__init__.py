@@ -1,0 +1,1 @@
+"""Export and deployment: TFLite conversion, LiteRT checks, inspection, TFLM and C sources."""
