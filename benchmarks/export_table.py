@@ -57,7 +57,7 @@ def shipped_int8(data, test_x) -> dict:
         return {}
     tfl = TFLiteModel.from_file(path)
     start = time.perf_counter()
-    pred = tfl.predict_scores(test_x, 255.0, batch_size=128).argmax(axis=1)
+    pred = tfl.predict_scores(test_x, 255.0, batch_size=32).argmax(axis=1)
     return {
         "file": str(path),
         "size_bytes": tfl.size,

@@ -68,7 +68,11 @@ def _load_saved_model(path: Path) -> keras.Model:
         raise LitelabError(f"SavedModel {path} must take exactly one image input, not {len(specs)}")
     layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoint)
     inputs = keras.Input(shape=tuple(specs[0].shape[1:]))
-    outputs = layer(inputs)
+    # A model whose inputs were a list (e.g. a legacy .h5 functional model) exports a "serve"
+    # endpoint that takes that list: pass the one image tensor inside a list then.
+    signature_args = getattr(getattr(loaded, endpoint, None), "input_signature", None)
+    nested = bool(signature_args) and isinstance(signature_args[0], list | tuple)
+    outputs = layer([inputs] if nested else inputs)
     if isinstance(outputs, dict):
         if len(outputs) != 1:
             raise LitelabError(f"SavedModel {path} has {len(outputs)} outputs; expected one")
