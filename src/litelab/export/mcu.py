@@ -1,0 +1,572 @@
+"""Will it run on the microcontroller? TFLite Micro checks, the exact arena, and a verdict.
+
+``check_tflm`` loads a .tflite model with TFLite Micro's own Python interpreter (the same
+C++ kernels a board runs, in their reference versions), names any op TFLM lacks, measures
+the smallest tensor arena that works (binary search, exact to the byte) and compares
+TFLM's outputs on real images with LiteRT's. ``verdict`` sets the model (flash) and the
+arena (RAM) against a target's budget.
+
+Sizes: a KB here is 1,024 bytes and a MB 1,048,576, as in the chip datasheets (the ESP32's
+"520 KB SRAM" is 532,480 bytes). Every number litelab prints is in plain bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from litelab.errors import LitelabError
+from litelab.export.inspect import inspect_tflite
+from litelab.export.litert import check_tflite_bytes
+
+KB = 1024
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    """A board's memory budget. ``reserved_*`` is what the system itself needs.
+
+    The verdict compares the model with ``flash_bytes - reserved_flash_bytes`` (it is a
+    constant array in flash) and the tensor arena with ``ram_bytes - reserved_ram_bytes``.
+    """
+
+    name: str
+    description: str
+    ram_bytes: int
+    flash_bytes: int
+    reserved_ram_bytes: int = 0
+    reserved_flash_bytes: int = 0
+    platform: str = "generic"  # "esp-idf": the generated program is an ESP-IDF project
+
+    @property
+    def ram_available(self) -> int:
+        return self.ram_bytes - self.reserved_ram_bytes
+
+    @property
+    def flash_available(self) -> int:
+        return self.flash_bytes - self.reserved_flash_bytes
+
+
+TARGETS: dict[str, Target] = {
+    "esp-eye": Target(
+        name="esp-eye",
+        description=(
+            "Espressif ESP-EYE: ESP32 (2 x Xtensa LX6, 240 MHz), 520 KB SRAM, 4 MB flash, "
+            "8 MB PSRAM. Of the SRAM, 200 KB is counted as taken by ESP-IDF (instruction "
+            "RAM and cache, the system's data, stacks and heap overhead); of the flash, 512 KB "
+            "by the bootloader, partition table, NVS and the firmware around the model"
+        ),
+        ram_bytes=520 * KB,
+        flash_bytes=4 * MB,
+        reserved_ram_bytes=200 * KB,
+        reserved_flash_bytes=512 * KB,
+        platform="esp-idf",
+    ),
+    "cortex-m-small": Target(
+        name="cortex-m-small",
+        description=(
+            "a small Arm Cortex-M board (e.g. STM32F4/nRF52 class): 256 KB RAM, 1 MB flash. "
+            "16 KB of RAM is counted for the stack and runtime, 128 KB of flash for the "
+            "TFLM runtime and application code"
+        ),
+        ram_bytes=256 * KB,
+        flash_bytes=1 * MB,
+        reserved_ram_bytes=16 * KB,
+        reserved_flash_bytes=128 * KB,
+    ),
+}
+
+
+def parse_bytes(text: str | int) -> int:
+    """'16384', '16K', '16KB', '16KiB', '1M', '4MB' -> bytes (K = 1024, M = 1024**2)."""
+    if isinstance(text, int):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmM]?)(?:i?[bB])?\s*", str(text))
+        if not m:
+            raise LitelabError(f"expected a size in bytes like 16384, 256K or 1M, got {text!r}")
+        factor = {"": 1, "k": KB, "m": MB}[m.group(2).lower()]
+        value = int(float(m.group(1)) * factor)
+    if value < 1:
+        raise LitelabError(f"a memory budget must be at least 1 byte, got {text!r}")
+    return value
+
+
+def get_target(
+    name: str | None, ram: str | int | None = None, flash: str | int | None = None
+) -> Target:
+    """A named target, with ``ram``/``flash`` overriding its budget, or a custom one.
+
+    Without a name, both ``ram`` and ``flash`` are needed (a custom board); with neither
+    name nor budget the target is ``esp-eye``. Given budgets are taken as fully available.
+    """
+    ram_b = parse_bytes(ram) if ram is not None else None
+    flash_b = parse_bytes(flash) if flash is not None else None
+    if name is None:
+        if ram_b is None and flash_b is None:
+            return TARGETS["esp-eye"]
+        if ram_b is None or flash_b is None:
+            raise LitelabError("a custom target needs both --ram and --flash (or a --target)")
+        return Target(
+            "custom", f"custom budget: {ram_b:,} B RAM, {flash_b:,} B flash", ram_b, flash_b
+        )
+    if name not in TARGETS:
+        raise LitelabError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
+    base = TARGETS[name]
+    if ram_b is None and flash_b is None:
+        return base
+    ram_t = (ram_b, 0) if ram_b is not None else (base.ram_bytes, base.reserved_ram_bytes)
+    flash_t = (flash_b, 0) if flash_b is not None else (base.flash_bytes, base.reserved_flash_bytes)
+    return Target(
+        name=base.name,
+        description=f"{base.description}; custom budget: {ram_t[0] - ram_t[1]:,} B RAM, "
+        f"{flash_t[0] - flash_t[1]:,} B flash available",
+        ram_bytes=ram_t[0],
+        flash_bytes=flash_t[0],
+        reserved_ram_bytes=ram_t[1],
+        reserved_flash_bytes=flash_t[1],
+        platform=base.platform,
+    )
+
+
+def verdict(model_bytes: int, arena_bytes: int, target: Target) -> dict[str, Any]:
+    """Does the model fit? A dict with the numbers and ``line``, the one-line verdict.
+
+    The model lives in flash, the tensor arena in RAM; both must fit with margin >= 0.
+    A model that is too big is a verdict ("does not fit"), never an error.
+    """
+    flash = target.flash_available
+    ram = target.ram_available
+    flash_margin = flash - model_bytes
+    ram_margin = ram - arena_bytes
+    fits_flash = flash_margin >= 0
+    fits_ram = ram_margin >= 0
+    fits = fits_flash and fits_ram
+    word = "fits" if fits else "does not fit"
+
+    def part(what: str, used: int, budget: int, margin: int, mem: str) -> str:
+        pct = 100.0 * used / budget if budget > 0 else float("inf")
+        if margin >= 0:
+            return f"{what} {used:,} B of {budget:,} B {mem} ({pct:.1f}%, {margin:,} B free)"
+        return f"{what} {used:,} B exceeds {budget:,} B {mem} by {-margin:,} B"
+
+    line = (
+        f"{target.name}: {word}: "
+        + part("model", model_bytes, flash, flash_margin, "flash")
+        + "; "
+        + part("arena", arena_bytes, ram, ram_margin, "RAM")
+    )
+    return {
+        "target": target.name,
+        "fits": fits,
+        "verdict": word,
+        "model_bytes": model_bytes,
+        "flash_available": flash,
+        "flash_margin": flash_margin,
+        "fits_flash": fits_flash,
+        "arena_bytes": arena_bytes,
+        "ram_available": ram,
+        "ram_margin": ram_margin,
+        "fits_ram": fits_ram,
+        "line": line,
+    }
+
+
+# --- TFLite Micro --------------------------------------------------------------------------
+
+
+@dataclass
+class TflmReport:
+    """What TFLM made of a model: its ops, the exact arena, and agreement with LiteRT."""
+
+    arena_bytes: int
+    model_bytes: int
+    ops: list[dict[str, Any]]  # {"op", "count", "supported"}
+    input: dict[str, Any]  # dtype, shape, scale, zero_point
+    output: dict[str, Any]
+    quantization: str
+    images_checked: int = 0
+    top1_agreement: float | None = None  # fraction of images with the same top class
+    max_abs_diff: float | None = None  # of the dequantized outputs
+    mean_abs_diff: float | None = None
+    tflm_scores: np.ndarray | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arena_bytes": self.arena_bytes,
+            "model_bytes": self.model_bytes,
+            "ops": self.ops,
+            "input": self.input,
+            "output": self.output,
+            "quantization": self.quantization,
+            "images_checked": self.images_checked,
+            "top1_agreement": self.top1_agreement,
+            "max_abs_diff": self.max_abs_diff,
+            "mean_abs_diff": self.mean_abs_diff,
+            "notes": self.notes,
+        }
+
+
+@contextlib.contextmanager
+def _stderr_to_log() -> Iterator[list[str]]:
+    """Send file descriptor 2 to a temporary file; the list gets its text on exit.
+
+    TFLM's C++ code prints its errors (and every failed allocation) straight to fd 2.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield log
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            log.append(tmp.read().decode("utf-8", "replace"))
+
+
+class _TflmFailure(Exception):
+    def __init__(self, kind: str, log: str, detail: str = "") -> None:
+        super().__init__(detail or kind)
+        self.kind = kind  # "arena", "missing-op", "prepare", "other"
+        self.log = log
+        self.detail = detail
+
+
+_MISSING_BUILTIN = re.compile(r"Didn't find op for builtin opcode '([A-Z0-9_]+)'")
+_NO_REGISTRATION = re.compile(r"Failed to get registration from op code (\S+)")
+_PREPARE = re.compile(r"Node (\S+) \(number (\d+)\) failed to (prepare|invoke)")
+_ARENA = re.compile(r"Failed to (resize buffer|allocate)|missing: \d+")
+_ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+
+
+def _classify(log: str) -> _TflmFailure:
+    m = _MISSING_BUILTIN.search(log)
+    if m:
+        return _TflmFailure("missing-op", log, m.group(1))
+    m = _NO_REGISTRATION.search(log)
+    if m:
+        return _TflmFailure("missing-op", log, m.group(1))
+    m = _PREPARE.search(log)
+    if m:
+        return _TflmFailure("prepare", log, f"{m.group(1)}#{m.group(2)}")
+    if _ARENA.search(log):
+        return _TflmFailure("arena", log)
+    return _TflmFailure("other", log)
+
+
+def _runtime():
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        raise LitelabError(
+            "TFLite Micro's Python interpreter is not installed (pip install tflite-micro)"
+        ) from None
+    return runtime
+
+
+def _load(data: bytes, arena: int, invoke: bool = True):
+    """A TFLM interpreter with ``arena`` bytes, after one invoke on zeros; else _TflmFailure."""
+    runtime = _runtime()
+    with _stderr_to_log() as log:
+        try:
+            interp = runtime.Interpreter.from_bytes(data, arena_size=arena)
+            if invoke:
+                d = interp.get_input_details(0)
+                interp.set_input(np.zeros(tuple(d["shape"]), d["dtype"]), 0)
+                interp.invoke()
+        except (RuntimeError, ValueError) as exc:
+            failed = exc
+        else:
+            failed = None
+    text = log[0] if log else ""
+    if failed is not None:
+        raise _classify(text + "\n" + str(failed))
+    return interp
+
+
+def _allocation_total(interp) -> int | None:
+    with _stderr_to_log() as log:
+        interp.print_allocations()
+    m = _ARENA_TOTAL.search(log[0] if log else "")
+    return int(m.group(1)) if m else None
+
+
+def _fits(data: bytes, arena: int) -> bool:
+    try:
+        _load(data, arena)
+    except _TflmFailure as f:
+        if f.kind == "arena":
+            return False
+        raise
+    return True
+
+
+def _measure_arena(data: bytes, start: int = 1 * MB, limit: int = 1024 * MB) -> int:
+    """The smallest arena (bytes) with which TFLM allocates and invokes the model.
+
+    Grows a working arena from ``start``, takes the allocator's own total as a hint and
+    confirms it by binary search (``n`` works and ``n - 1`` does not). Raises _TflmFailure
+    for anything that is not a too-small arena.
+    """
+    hi = start
+    while True:
+        try:
+            interp = _load(data, hi)
+            break
+        except _TflmFailure as f:
+            if f.kind != "arena":
+                raise
+            if hi >= limit:
+                raise LitelabError(
+                    f"TFLM could not allocate the model even with a {limit:,} B arena"
+                ) from None
+            hi *= 2
+    lo = 0  # largest size known to fail
+    hint = _allocation_total(interp)
+    del interp
+    if hint is not None and 0 < hint < hi and _fits(data, hint):
+        hi = hint
+        if hint > 1 and not _fits(data, hint - 1):
+            return hint
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _fits(data, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def measure_arena(data: bytes, where: str = "model") -> int:
+    """The exact TFLM tensor arena of a model, in bytes (LitelabError if TFLM cannot run it)."""
+    check_tflite_bytes(data, where)
+    info = inspect_tflite(data, where)
+    try:
+        return _measure_arena(data)
+    except _TflmFailure as f:
+        raise _explain(f, data, info, where) from None
+
+
+def _patched(data: bytes, missing: set[str]) -> bytes:
+    """The model with the operator codes of ``missing`` ops turned into RESHAPE.
+
+    Only used to let TFLM's op lookup go past one missing op and name the next one.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+
+    from litelab.export.inspect import op_name
+
+    model = s.Model.GetRootAs(data, 0)
+    names = [op_name(model.OperatorCodes(i)) for i in range(model.OperatorCodesLength())]
+    obj = s.ModelT.InitFromObj(model)
+    for code, name in zip(obj.operatorCodes, names, strict=True):
+        if name in missing or (
+            code.builtinCode == s.BuiltinOperator.CUSTOM and "CUSTOM" in missing
+        ):
+            code.builtinCode = s.BuiltinOperator.RESHAPE
+            code.deprecatedBuiltinCode = s.BuiltinOperator.RESHAPE
+            code.customCode = None
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(obj.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _node_label(info: dict[str, Any], op: str, index: int | None = None) -> str:
+    """'CONV_2D (node 4, output tensor model/conv2d_3/...)' for an error message."""
+    custom = {o["op"] for o in info["ops"] if o["custom"]}
+    what = f"custom op {op!r}" if op in custom else op
+    for node in info["nodes"]:
+        if (index is not None and node["index"] == index) or (index is None and node["op"] == op):
+            name = node["output"].split(";")[0]
+            return f"{what} (node {node['index']}, output tensor {name!r})"
+    return what
+
+
+def _log_reason(log: str) -> str:
+    """The most telling line TFLM printed before it gave up."""
+    skip = ("Node ", "Failed to get registration", "TFLM failed", "AllocateTensors")
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(skip)]
+    return (useful[0] if useful else (lines[0] if lines else "no message"))[:200]
+
+
+def _missing_ops(data: bytes, first: str, info: dict[str, Any]) -> list[str]:
+    """Every op TFLM lacks, starting from the first one it reported."""
+    custom = [o["op"] for o in info["ops"] if o["custom"]]
+    missing = [first]
+    for _ in range(len(info["ops"])):
+        try:
+            _load(_patched(data, set(missing)), 4 * MB, invoke=False)
+        except _TflmFailure as f:
+            if f.kind == "missing-op" and f.detail not in missing:
+                missing.append(f.detail)
+                continue
+        except Exception:  # noqa: BLE001 - the probe is best effort
+            pass
+        break
+    names: list[str] = []
+    for op in missing:
+        names.extend(custom if op == "CUSTOM" and custom else [op])
+    return names
+
+
+def _quant(details: dict[str, Any]) -> tuple[float | None, int | None]:
+    q = details.get("quantization_parameters") or {}
+    scales = np.asarray(q.get("scales", []))
+    zeros = np.asarray(q.get("zero_points", []))
+    if scales.size == 1:
+        return float(scales[0]), int(zeros[0]) if zeros.size else 0
+    return None, None
+
+
+def _io(details: dict[str, Any]) -> dict[str, Any]:
+    scale, zero = _quant(details)
+    return {
+        "dtype": np.dtype(details["dtype"]).name,
+        "shape": [int(v) for v in details["shape"]],
+        "scale": scale,
+        "zero_point": zero,
+    }
+
+
+def quantize_images(images: np.ndarray, io: dict[str, Any], input_scale: float) -> np.ndarray:
+    """uint8 pixels -> the input tensor's values, exactly as litelab's LiteRT wrapper does."""
+    x = images.astype(np.float32) * np.float32(input_scale / 255.0)
+    dtype = np.dtype(io["dtype"])
+    if dtype in (np.int8, np.uint8, np.int16) and io["scale"]:
+        info = np.iinfo(dtype)
+        q = np.round(x / io["scale"]) + io["zero_point"]
+        return np.clip(q, info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def _dequantize(raw: np.ndarray, io: dict[str, Any]) -> np.ndarray:
+    if np.dtype(io["dtype"]).kind in "iu" and io["scale"]:
+        return (raw.astype(np.float32) - io["zero_point"]) * np.float32(io["scale"])
+    return raw.astype(np.float32)
+
+
+def check_tflm(
+    tflite_bytes: bytes,
+    *,
+    images: np.ndarray | None = None,
+    input_scale: float = 1.0,
+    litert_scores: np.ndarray | None = None,
+    where: str = "model",
+) -> TflmReport:
+    """Load ``tflite_bytes`` with TFLite Micro, measure its arena, compare it with LiteRT.
+
+    ``images`` (uint8, N x H x W x C) are fed to both runtimes, quantized with the input
+    tensor's scale and zero point after scaling pixels by ``input_scale / 255``; give
+    ``litert_scores`` (N x classes) to skip the LiteRT run. An op TFLM lacks, or a kernel
+    that refuses the model (hybrid/float16 models), is a LitelabError naming the op.
+
+    Expect the top class to agree but the scores to differ by a few output steps: TFLM runs
+    reference kernels, LiteRT optimized ones (XNNPACK) that round int8 residual ADDs and
+    convolutions differently, and a softmax output magnifies small logit differences.
+    """
+    check_tflite_bytes(tflite_bytes, where)
+    info = inspect_tflite(tflite_bytes, where)  # structure check first: TFLM trusts its input
+    if len(info["inputs"]) != 1 or len(info["outputs"]) != 1:
+        raise LitelabError(f"{where} must have one input and one output for TFLM checks")
+    try:
+        arena = _measure_arena(tflite_bytes)
+    except _TflmFailure as f:
+        raise _explain(f, tflite_bytes, info, where) from None
+    interp = _load(tflite_bytes, arena)
+    inp = _io(interp.get_input_details(0))
+    out = _io(interp.get_output_details(0))
+    report = TflmReport(
+        arena_bytes=arena,
+        model_bytes=len(tflite_bytes),
+        ops=[{"op": o["op"], "count": o["count"], "supported": True} for o in info["ops"]],
+        input=inp,
+        output=out,
+        quantization=info["quantization"],
+    )
+    kind = info["quantization"]
+    if kind in ("float32", "float16", "mixed"):
+        report.notes.append(
+            f"this is a {kind} model: TFLM runs it with its float reference kernels, but on a "
+            "microcontroller that is several times slower and bigger than int8 (ESP-NN and "
+            "CMSIS-NN only speed up int8); convert it to full int8"
+        )
+    elif "float input/output" in kind:
+        report.notes.append(
+            "the model's input and output are float32 around an int8 body: TFLM runs it, "
+            "but int8 input and output save RAM and two conversion ops"
+        )
+    if images is None or len(images) == 0:
+        return report
+    expected = tuple(inp["shape"][1:])
+    if tuple(images.shape[1:]) != expected:
+        raise LitelabError(
+            f"{where} expects images of shape {expected}, got {tuple(images.shape[1:])}"
+        )
+    q = quantize_images(images, inp, input_scale)
+    scores = np.empty((len(images), int(np.prod(out["shape"][1:]))), np.float32)
+    with _stderr_to_log() as log:
+        try:
+            for i in range(len(images)):
+                interp.set_input(q[i : i + 1], 0)
+                interp.invoke()
+                scores[i] = _dequantize(np.asarray(interp.get_output(0)), out).reshape(-1)
+        except (RuntimeError, ValueError) as exc:
+            failed: Exception | None = exc
+        else:
+            failed = None
+    if failed is not None:
+        reason = _log_reason((log[0] if log else "") + "\n" + str(failed))
+        raise LitelabError(f"TFLite Micro failed to run {where} on test image {i}: {reason}")
+    if litert_scores is None:
+        from litelab.export.litert import TFLiteModel
+
+        ref = TFLiteModel(tflite_bytes, where)
+        litert_scores = np.stack(
+            [ref.dequantize_output(ref.run_raw(q[i : i + 1]))[0] for i in range(len(q))]
+        )
+    litert_scores = np.asarray(litert_scores, np.float32).reshape(scores.shape)
+    report.images_checked = len(images)
+    report.top1_agreement = float(np.mean(scores.argmax(1) == litert_scores.argmax(1)))
+    report.max_abs_diff = float(np.max(np.abs(scores - litert_scores)))
+    report.mean_abs_diff = float(np.mean(np.abs(scores - litert_scores)))
+    report.tflm_scores = scores
+    return report
+
+
+def _explain(f: _TflmFailure, data: bytes, info: dict[str, Any], where: str) -> LitelabError:
+    """Turn a TFLM failure into one line that names the op and the layer."""
+    if f.kind == "missing-op":
+        missing = _missing_ops(data, f.detail, info)
+        labels = [_node_label(info, op) for op in missing]
+        return LitelabError(
+            f"{where} uses {'an op' if len(missing) == 1 else 'ops'} TFLite Micro does not "
+            f"have: {'; '.join(labels)}; rebuild the model without "
+            f"{'it' if len(missing) == 1 else 'them'} (TFLM supports CONV_2D, "
+            "DEPTHWISE_CONV_2D, FULLY_CONNECTED, pooling, ADD, MUL, RESHAPE, SOFTMAX and more)"
+        )
+    if f.kind == "prepare":
+        op, _, number = f.detail.partition("#")
+        label = _node_label(info, op, int(number) if number.isdigit() else None)
+        hint = ""
+        if info["quantization"] in ("dynamic range", "float16"):
+            hint = f" ({info['quantization']} models do not run on TFLM: convert to full int8)"
+        return LitelabError(
+            f"TFLite Micro cannot run {where}: {label} was refused: {_log_reason(f.log)}{hint}"
+        )
+    return LitelabError(f"TFLite Micro cannot load {where}: {_log_reason(f.log)}")
