@@ -134,15 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"litelab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("run", help="train, evaluate and save everything (the main job)")
-    _add_data_flags(p)
-    _add_training_flags(p)
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-
-    p = sub.add_parser("train", help="train and save; --resume continues an interrupted run")
-    _add_data_flags(p)
-    _add_training_flags(p)
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    for name, text in (
+        ("run", "train, evaluate and save everything (the main job)"),
+        ("train", "the same job; --resume continues an interrupted run"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _add_data_flags(p)
+        _add_training_flags(p)
+        p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+        p.add_argument(
+            "--export",
+            action="store_true",
+            help="end with `litelab export` and `litelab deploy` of the new run",
+        )
+        p.add_argument("--target", default="esp-eye", help="board for --export (default esp-eye)")
 
     p = sub.add_parser("evaluate", help="evaluate any Keras model file on a data source")
     p.add_argument("--model", required=True, help=".keras, .h5 or SavedModel folder")
@@ -167,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input-scale", type=_float, default=1.0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from litelab.export.cli_export import add_export_parser
+    from litelab.export.cli_mcu import add_deploy_parser, add_inspect_parser
+
+    add_export_parser(sub)
+    add_inspect_parser(sub)
+    add_deploy_parser(sub)
 
     p = sub.add_parser("models", help="list the model zoo with parameter counts")
     p.add_argument("--json", action="store_true")
@@ -207,6 +219,10 @@ def _run_config(args: argparse.Namespace) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from litelab.pipeline import run
 
+    if args.export:  # an unknown board fails now, not after the training
+        from litelab.export.mcu import get_target
+
+        get_target(args.target, None, None)
     if args.resume:
         given = [f for f in ("source", "model", "epochs", "config") if getattr(args, f, None)]
         if given:
@@ -231,14 +247,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     m = result.metrics
     print(f"run folder: {result.run_dir}")
+    _print_run(m, result.run_dir)
+    return _export_and_deploy(result.run_dir, args) if args.export else 0
+
+
+def _export_and_deploy(run_dir: Any, args: argparse.Namespace) -> int:
+    """`litelab export RUN` then `litelab deploy RUN --target T`, through the same parser."""
+    quiet = ["--quiet"] if args.quiet else []
+    code = cmd_export(build_parser().parse_args(["export", str(run_dir), *quiet]))
+    if code:
+        return code
+    return cmd_deploy(build_parser().parse_args(["deploy", str(run_dir), "--target", args.target]))
+
+
+def _print_run(m: dict[str, Any], run_dir: Any) -> None:
     if "test_accuracy" in m:
         print(
             f"test accuracy: {m['test_accuracy']:.4f}  test loss: {m['test_loss']:.4f}  "
             f"params: {m['params']:,}  epochs: {m['epochs_run']}  "
             f"train time: {m['train_seconds']:.1f} s  ({m.get('data_source', '')})"
         )
-        print(f"report: {result.run_dir / 'report.md'}")
-    return 0
+        print(f"report: {run_dir / 'report.md'}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -311,7 +340,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from litelab.export.cli_export import cmd_export as run_export
+
+    return run_export(args)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from litelab.export.cli_mcu import cmd_inspect as run_inspect
+
+    return run_inspect(args)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from litelab.export.cli_mcu import cmd_deploy as run_deploy
+
+    return run_deploy(args)
+
+
 COMMANDS = {
+    "export": cmd_export,
+    "inspect": cmd_inspect,
+    "deploy": cmd_deploy,
     "run": cmd_run,
     "train": cmd_run,
     "evaluate": cmd_evaluate,
