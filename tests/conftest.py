@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -145,3 +146,16 @@ def fakes():
         png_bytes=png_bytes,
         add_member=_add,
     )
+
+
+@pytest.fixture(scope="module")
+def module_cache_dir(tmp_path_factory):
+    """A LITELAB_CACHE_DIR for one test module (module-scoped fixtures load data once)."""
+    old = os.environ.get("LITELAB_CACHE_DIR")
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["LITELAB_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("LITELAB_CACHE_DIR", None)
+    else:
+        os.environ["LITELAB_CACHE_DIR"] = old

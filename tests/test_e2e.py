@@ -35,14 +35,8 @@ TRAIN, TEST = 600, 200
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    old = os.environ.get("LITELAB_CACHE_DIR")
-    os.environ["LITELAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("LITELAB_CACHE_DIR", None)
-    else:
-        os.environ["LITELAB_CACHE_DIR"] = old
+def _cache(module_cache_dir):
+    """Decoded arrays go to a cache folder of this module's own."""
 
 
 @pytest.fixture(scope="module")

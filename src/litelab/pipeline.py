@@ -16,14 +16,16 @@ import numpy as np
 
 from litelab import plots
 from litelab.config import DatasetConfig, RunConfig
-from litelab.data import CIFAR10_CLASSES, Dataset, load_dataset, load_image_files
+from litelab.data import Dataset, load_dataset, load_image_files
 from litelab.errors import LitelabError
 from litelab.evaluate import compute_metrics, topk, write_report
 from litelab.io import write_json
 from litelab.modelio import check_model_fits, load_model, predict_probs
 from litelab.runs import (
     LABELS_FILE,
+    default_labels,
     new_run_dir,
+    read_labels,
     read_run_config,
     remove_checkpoint,
     save_model_formats,
@@ -223,22 +225,13 @@ def labels_for(
     model_path: str | Path, num_outputs: int, labels_file: str | Path | None = None
 ) -> list[str]:
     """Class names for a model: --labels, else the run's labels.txt, else CIFAR-10's."""
-    candidates = [Path(labels_file)] if labels_file else []
+    if labels_file:
+        return read_labels(labels_file, num_outputs)
     model_path = Path(model_path)
-    candidates += [model_path.parent / LABELS_FILE, model_path / LABELS_FILE]
-    for path in candidates:
+    for path in (model_path.parent / LABELS_FILE, model_path / LABELS_FILE):
         if path.is_file():
-            names = [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-            if len(names) != num_outputs:
-                raise LitelabError(
-                    f"{path} lists {len(names)} classes but the model outputs {num_outputs}"
-                )
-            return names
-        if labels_file and path == Path(labels_file):
-            raise LitelabError(f"labels file not found: {path}")
-    if num_outputs == len(CIFAR10_CLASSES):
-        return list(CIFAR10_CLASSES)
-    return [f"class_{i}" for i in range(num_outputs)]
+            return read_labels(path, num_outputs)
+    return default_labels(num_outputs)
 
 
 def predict_files(

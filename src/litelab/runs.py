@@ -83,6 +83,26 @@ def write_labels(run_dir: Path, classes: list[str]) -> Path:
     return path
 
 
+def read_labels(path: str | Path, num_outputs: int) -> list[str]:
+    """Class names from a labels file (one per line), checked against the model's outputs."""
+    path = Path(path)
+    if not path.is_file():
+        raise LitelabError(f"labels file not found: {path}")
+    names = [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+    if len(names) != num_outputs:
+        raise LitelabError(f"{path} lists {len(names)} classes but the model outputs {num_outputs}")
+    return names
+
+
+def default_labels(num_outputs: int) -> list[str]:
+    """CIFAR-10's class names for a 10-way model, else class_0, class_1, ..."""
+    from litelab.data import CIFAR10_CLASSES
+
+    if num_outputs == len(CIFAR10_CLASSES):
+        return list(CIFAR10_CLASSES)
+    return [f"class_{i}" for i in range(num_outputs)]
+
+
 def write_history(run_dir: Path, history: dict[str, list[float]]) -> Path:
     """history.csv: one row per epoch, numbered from 1."""
     keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in history]

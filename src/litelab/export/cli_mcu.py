@@ -218,29 +218,18 @@ def _auto_input_scale(inp: dict[str, Any]) -> tuple[float, str]:
 
 
 def _labels(args, source: _Source, ds, num_outputs: int) -> list[str]:
-    from litelab.data import CIFAR10_CLASSES
+    from litelab.runs import LABELS_FILE, default_labels, read_labels
 
-    candidates = []
     if args.labels:
-        if not Path(args.labels).is_file():
-            raise LitelabError(f"labels file not found: {args.labels}")
-        candidates.append(Path(args.labels))
-    if source.run_dir is not None:
-        candidates.append(source.run_dir / "labels.txt")
-    candidates.append(Path(source.label).parent / "labels.txt")
+        return read_labels(args.labels, num_outputs)
+    candidates = [source.run_dir / LABELS_FILE] if source.run_dir is not None else []
+    candidates.append(Path(source.label).parent / LABELS_FILE)
     for path in candidates:
         if path.is_file():
-            names = [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-            if len(names) != num_outputs:
-                raise LitelabError(
-                    f"{path} lists {len(names)} classes but the model outputs {num_outputs}"
-                )
-            return names
+            return read_labels(path, num_outputs)
     if ds is not None and len(ds.classes) == num_outputs:
         return list(ds.classes)
-    if num_outputs == len(CIFAR10_CLASSES):
-        return list(CIFAR10_CLASSES)
-    return [f"class_{i}" for i in range(num_outputs)]
+    return default_labels(num_outputs)
 
 
 def deploy(args: argparse.Namespace) -> dict[str, Any]:
