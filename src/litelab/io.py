@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,3 +66,26 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def capture_stderr() -> Iterator[list[str]]:
+    """Send file descriptor 2 to a temporary file; the list gets its text on exit.
+
+    C++ runtimes (TensorFlow's converter, LiteRT, TFLite Micro) print straight to fd 2, past
+    Python's sys.stderr: their notices would clutter litelab's output, and TFLM reports its
+    errors only there.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield log
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            log.append(tmp.read().decode("utf-8", "replace"))

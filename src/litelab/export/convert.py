@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from litelab.errors import LitelabError
+from litelab.io import capture_stderr
 
 KINDS = ("float32", "dynamic", "float16", "int8")
 
@@ -74,7 +75,8 @@ def convert(
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
         try:
-            return bytes(converter.convert())
+            with capture_stderr():  # the converter's progress notices
+                return bytes(converter.convert())
         except Exception as exc:  # noqa: BLE001 - the converter raises many types
             raise LitelabError(f"TFLite conversion ({kind}) failed: {_first_line(exc)}") from None
 

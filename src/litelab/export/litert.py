@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from litelab.errors import LitelabError
+from litelab.io import capture_stderr
 
 TFLITE_MAGIC = b"TFL3"
 
@@ -43,8 +44,9 @@ class TFLiteModel:
         self.where = where
         self.size = len(data)
         try:
-            self.interpreter = Interpreter(model_content=data, num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            with capture_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+                self.interpreter = Interpreter(model_content=data, num_threads=num_threads)
+                self.interpreter.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LitelabError(f"{where} cannot be loaded by LiteRT: {msg[:300]}") from None

@@ -12,12 +12,7 @@ Sizes: a KB here is 1,024 bytes and a MB 1,048,576, as in the chip datasheets (t
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +21,7 @@ import numpy as np
 from litelab.errors import LitelabError
 from litelab.export.inspect import inspect_tflite
 from litelab.export.litert import check_tflite_bytes
+from litelab.io import capture_stderr
 
 KB = 1024
 MB = 1024 * 1024
@@ -217,27 +213,6 @@ class TflmReport:
         }
 
 
-@contextlib.contextmanager
-def _stderr_to_log() -> Iterator[list[str]]:
-    """Send file descriptor 2 to a temporary file; the list gets its text on exit.
-
-    TFLM's C++ code prints its errors (and every failed allocation) straight to fd 2.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    log: list[str] = []
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield log
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            log.append(tmp.read().decode("utf-8", "replace"))
-
-
 class _TflmFailure(Exception):
     def __init__(self, kind: str, log: str, detail: str = "") -> None:
         super().__init__(detail or kind)
@@ -281,7 +256,7 @@ def _runtime():
 def _load(data: bytes, arena: int, invoke: bool = True):
     """A TFLM interpreter with ``arena`` bytes, after one invoke on zeros; else _TflmFailure."""
     runtime = _runtime()
-    with _stderr_to_log() as log:
+    with capture_stderr() as log:
         try:
             interp = runtime.Interpreter.from_bytes(data, arena_size=arena)
             if invoke:
@@ -299,7 +274,7 @@ def _load(data: bytes, arena: int, invoke: bool = True):
 
 
 def _allocation_total(interp) -> int | None:
-    with _stderr_to_log() as log:
+    with capture_stderr() as log:
         interp.print_allocations()
     m = _ARENA_TOTAL.search(log[0] if log else "")
     return int(m.group(1)) if m else None
@@ -520,7 +495,7 @@ def check_tflm(
         )
     q = quantize_images(images, inp, input_scale)
     scores = np.empty((len(images), int(np.prod(out["shape"][1:]))), np.float32)
-    with _stderr_to_log() as log:
+    with capture_stderr() as log:
         try:
             for i in range(len(images)):
                 interp.set_input(q[i : i + 1], 0)
