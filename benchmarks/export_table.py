@@ -60,6 +60,7 @@ def shipped_int8(data, test_x) -> dict:
     pred = tfl.predict_scores(test_x, 255.0, batch_size=32).argmax(axis=1)
     return {
         "file": str(path),
+        **board_figures(path),
         "size_bytes": tfl.size,
         "test_accuracy": round(float(np.mean(pred == data.y_test)), 6),
         "latency_ms_median": round(tfl.latency_ms(test_x[0], 100, 255.0), 4),
@@ -68,11 +69,25 @@ def shipped_int8(data, test_x) -> dict:
     }
 
 
+def board_figures(tflite_path: Path) -> dict:
+    """What a microcontroller pays for an int8 file: bytes, TFLM arena, MACs."""
+    from litelab.export.inspect import inspect_tflite
+    from litelab.export.mcu import measure_arena
+
+    data = tflite_path.read_bytes()
+    return {
+        "int8_bytes": len(data),
+        "tflm_arena_bytes": measure_arena(data, str(tflite_path)),
+        "macs": inspect_tflite(data)["macs"],
+    }
+
+
 def headline(result) -> dict:
     """Float-vs-int8 accuracy change, float32/int8 size ratio and latencies of one export."""
     rows = {r["format"]: r for r in result.rows}
     f32, i8 = rows["tflite-float32"], rows["tflite-int8"]
     return {
+        **board_figures(result.out_dir / "model_int8.tflite"),
         "keras_test_accuracy": result.summary["keras_reference"]["test_accuracy"],
         "float32_test_accuracy": f32["test_accuracy"],
         "int8_test_accuracy": i8["test_accuracy"],
@@ -188,13 +203,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{h['int8_agreement_percent']:.2f}%), size float32/int8 "
             f"{h['size_ratio_float32_over_int8']:.2f}x, latency ms keras "
             f"{lat.get('keras', float('nan')):.3f} / float32 {lat['tflite-float32']:.3f} "
-            f"/ int8 {lat['tflite-int8']:.3f}"
+            f"/ int8 {lat['tflite-int8']:.3f}; int8 {h['int8_bytes']:,} B, TFLM arena "
+            f"{h['tflm_arena_bytes']:,} B, {h['macs']:,} MACs"
         )
         shipped = entry.get("mlperf_shipped_int8")
         if shipped:
             print(
                 f"  MLPerf's own int8 file: {shipped['test_accuracy']:.4f}, "
-                f"{shipped['size_bytes']:,} B, {shipped['latency_ms_median']:.3f} ms"
+                f"{shipped['size_bytes']:,} B, {shipped['latency_ms_median']:.3f} ms, TFLM arena "
+                f"{shipped['tflm_arena_bytes']:,} B, {shipped['macs']:,} MACs"
             )
     print(f"wrote {out}")
     return 0
