@@ -79,3 +79,12 @@ def test_run_with_export_ends_with_every_format_and_board_sources(tmp_path, caps
     (model_cc,) = board.rglob("model_data.cc")
     assert model_cc.read_text().count("0x") > 100_000  # every byte of a ~170 KB int8 model
     assert "verdict" in out and "fits" in out
+
+
+def test_deploy_is_a_library_call_too(tmp_path):
+    from litelab.export.deploy import deploy
+
+    data = {"source": str(JPEG), "train_limit": 50, "test_limit": 30}
+    report = deploy(ANCHOR_INT8, target="cortex-m-small", out=str(tmp_path), data=data)
+    assert report["arena_bytes"] == 55_984 and report["images_checked"] == 30
+    assert report["verdict"]["fits"] is True and report["input_scale"] == 255.0

@@ -3,22 +3,14 @@
 inspect  PATH                  a .tflite, .keras, .h5 or SavedModel: I/O, ops, weights, MACs
 deploy   SOURCE --target T     TFLite Micro check, exact arena, verdict, C sources
 
-``deploy`` takes a run folder (its ``export/model_int8.tflite``, else its model.keras
-converted to int8 with 500 training images of the run's data), a .tflite file, or a Keras
-model file (``--data`` needed for the int8 conversion).
+The jobs themselves are library functions in :mod:`litelab.export.deploy`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-
-from litelab.errors import LitelabError
 
 REPRESENTATIVE = 500
 INT8_EXPORT = Path("export") / "model_int8.tflite"
@@ -35,32 +27,8 @@ def add_inspect_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _is_tflite(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    if path.suffix.lower() == ".tflite":
-        return True
-    with open(path, "rb") as f:
-        return f.read(8)[4:8] == b"TFL3"
-
-
-def inspect_path(path: str | Path) -> dict[str, Any]:
-    """Inspect any model file litelab reads."""
-    from litelab.export.inspect import inspect_keras, inspect_tflite
-
-    path = Path(path)
-    if not path.exists():
-        raise LitelabError(f"model not found: {path}")
-    if _is_tflite(path):
-        return inspect_tflite(path)
-    from litelab.modelio import load_model
-
-    info = inspect_keras(load_model(path))
-    info["path"] = str(path)
-    return info
-
-
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from litelab.export.deploy import inspect_path
     from litelab.export.inspect import format_inspection
 
     info = inspect_path(args.path)
@@ -118,259 +86,22 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-@dataclasses.dataclass
-class _Source:
-    """What deploy works on: the int8 model bytes and where it came from."""
-
-    data: bytes
-    label: str  # for messages
-    kind: str  # "run", "tflite", "keras"
-    run_dir: Path | None = None
-    converted: bool = False
-    input_scale: float | None = None
-
-
-def _data_config(args: argparse.Namespace, run_dir: Path | None):
-    from litelab.cli import _data_values
-    from litelab.config import resolve_config
-
-    values = _data_values(args)
-    if run_dir is not None:
-        from litelab.runs import read_run_config
-
-        cfg = read_run_config(run_dir).data
-        given = {k: v for k, v in values.items() if v is not None}
-        return dataclasses.replace(cfg, **given) if given else cfg
-    if values.get("source") is None:
-        return None
-    return resolve_config(None, values, None).data
-
-
-def _load_images(cfg, n_train: int, n_test: int, seed: int):
-    """Up to ``n_train`` training and ``n_test`` test images (a stratified limited load)."""
-    from litelab.data import load_dataset
-
-    def cap(limit: int | None, n: int) -> int:
-        return n if limit is None else min(limit, n)
-
-    limits = {
-        "train_limit": cap(cfg.train_limit, max(n_train, 10)),
-        "test_limit": cap(cfg.test_limit, max(n_test, 1)),
-    }
-    for _ in range(3):  # a source smaller than a limit: drop that limit and load it all
-        try:
-            return load_dataset(
-                dataclasses.replace(cfg, val_split=0.0, **limits), seed=seed, progress=False
-            )
-        except LitelabError as exc:
-            key = next((k for k in limits if f"--{k.replace('_', '-')} " in str(exc)), None)
-            if key is None or limits[key] == getattr(cfg, key):
-                raise
-            limits[key] = getattr(cfg, key)
-    raise LitelabError(f"cannot load {cfg.source}")
-
-
-def _resolve_source(args: argparse.Namespace, dataset_fn) -> _Source:
-    from litelab.export.litert import read_tflite
-
-    path = Path(args.model_source)
-    if not path.exists():
-        raise LitelabError(f"deploy source not found: {path}")
-    if path.is_dir() and (path / "config.toml").is_file():
-        exported = path / INT8_EXPORT
-        if exported.is_file():
-            return _Source(read_tflite(exported), str(exported), "run", run_dir=path)
-        model_file = path / "model.keras"
-        if not model_file.is_file():
-            raise LitelabError(f"run folder {path} has neither {INT8_EXPORT} nor model.keras")
-        return _convert(model_file, args, dataset_fn, run_dir=path)
-    if _is_tflite(path):
-        return _Source(read_tflite(path), str(path), "tflite")
-    return _convert(path, args, dataset_fn)
-
-
-def _convert(model_path: Path, args, dataset_fn, run_dir: Path | None = None) -> _Source:
-    from litelab.export.convert import convert, representative_images
-    from litelab.modelio import load_model
-
-    ds = dataset_fn()
-    if ds is None:
-        raise LitelabError(
-            f"converting {model_path} to int8 needs representative images: pass --data"
-        )
-    scale = 1.0 if args.input_scale is None else args.input_scale
-    model = load_model(model_path)
-    rep = representative_images(ds.x_train, REPRESENTATIVE, seed=args.seed)
-    data = convert(model, "int8", representative=rep, input_scale=scale, int8_io=True)
-    kind = "run" if run_dir is not None else "keras"
-    return _Source(data, str(model_path), kind, run_dir, converted=True, input_scale=scale)
-
-
-def _auto_input_scale(inp: dict[str, Any]) -> tuple[float, str]:
-    """255 when a quantized input covers 0..255 (raw pixels, like MLPerf's ResNet-8), else 1."""
-    if inp["scale"] and np.dtype(inp["dtype"]).kind in "iu":
-        info = np.iinfo(np.dtype(inp["dtype"]))
-        top = (info.max - inp["zero_point"]) * inp["scale"]
-        if 200.0 <= top <= 320.0:
-            return 255.0, f"the input tensor covers 0..{top:.0f}: raw pixels"
-        return 1.0, f"the input tensor covers 0..{top:.3g}"
-    return 1.0, "litelab's default"
-
-
-def _labels(args, source: _Source, ds, num_outputs: int) -> list[str]:
-    from litelab.runs import LABELS_FILE, default_labels, read_labels
-
-    if args.labels:
-        return read_labels(args.labels, num_outputs)
-    candidates = [source.run_dir / LABELS_FILE] if source.run_dir is not None else []
-    candidates.append(Path(source.label).parent / LABELS_FILE)
-    for path in candidates:
-        if path.is_file():
-            return read_labels(path, num_outputs)
-    if ds is not None and len(ds.classes) == num_outputs:
-        return list(ds.classes)
-    return default_labels(num_outputs)
-
-
-def deploy(args: argparse.Namespace) -> dict[str, Any]:
-    """The whole deploy job; returns everything it found and where the sources went."""
-    from litelab.export import csource
-    from litelab.export.inspect import inspect_tflite
-    from litelab.export.mcu import check_tflm, get_target, verdict
-
-    target = get_target(args.target, args.ram, args.flash)  # bad target: fail before work
-    if args.check_images < 0:
-        raise LitelabError(f"--check-images must be 0 or more, got {args.check_images}")
-    src_path = Path(args.model_source)
-    run_dir = src_path if src_path.is_dir() and (src_path / "config.toml").is_file() else None
-    cfg = _data_config(args, run_dir)
-    cache: dict[str, Any] = {}
-
-    def dataset():
-        if cfg is None:
-            return None
-        if "ds" not in cache:
-            cache["ds"] = _load_images(cfg, REPRESENTATIVE, args.check_images, args.seed)
-        return cache["ds"]
-
-    source = _resolve_source(args, dataset)
-    info = inspect_tflite(source.data, source.label)
-    inp = info["inputs"][0]
-    if args.input_scale is not None:
-        scale, why = args.input_scale, "--input-scale"
-    elif source.input_scale is not None or source.kind == "run":
-        scale, why = source.input_scale or 1.0, "litelab models take pixels / 255"
-    else:
-        scale, why = _auto_input_scale(inp)
-
-    ds = dataset() if args.check_images > 0 else None
-    images = ds.x_test[: args.check_images] if ds is not None else None
-    report = check_tflm(source.data, images=images, input_scale=scale, where=source.label)
-    accuracy = None
-    if ds is not None and report.tflm_scores is not None:
-        y = ds.y_test[: len(report.tflm_scores)]
-        accuracy = float(np.mean(report.tflm_scores.argmax(1) == y))
-    v = verdict(len(source.data), report.arena_bytes, target)
-    classes = _labels(args, source, ds, int(np.prod(report.output["shape"][1:])))
-
-    agreement = None
-    if report.top1_agreement is not None:
-        agreement = (
-            f"top-1 agreement {100 * report.top1_agreement:.1f}% on {report.images_checked} "
-            f"test images, output difference max {report.max_abs_diff:.4g}, "
-            f"mean {report.mean_abs_diff:.2g}"
-        )
-    ops = [o["op"] for o in info["ops"]]
-    files = csource.render_project(
-        source.data,
-        classes=classes,
-        ops=ops,
-        arena_bytes=report.arena_bytes,
-        input_shape=inp["shape"],
-        input_scale=scale,
-        target=target,
-        facts={
-            "quantization": info["quantization"],
-            "macs": info["macs"],
-            "verdict_line": v["line"],
-            "agreement_line": agreement,
-            "input_line": _input_line(inp, scale),
-        },
-        source=Path(source.label).name,
-    )
-    if args.out:
-        out = Path(args.out)
-    elif run_dir is not None:
-        out = run_dir / "deploy" / target.name
-    else:
-        out = Path("deploy") / target.name
-    csource.write_project(out, files)
-    return {
-        "source": source.label,
-        "converted": source.converted,
-        "target": dataclasses.asdict(target),
-        "model_bytes": len(source.data),
-        "quantization": info["quantization"],
-        "input": inp,
-        "output": info["outputs"][0],
-        "input_scale": scale,
-        "input_scale_reason": why,
-        "macs": info["macs"],
-        "ops": report.ops,
-        "arena_bytes": report.arena_bytes,
-        "arena_allocated": report.arena_bytes + csource.arena_margin(report.arena_bytes),
-        "images_checked": report.images_checked,
-        "top1_agreement": report.top1_agreement,
-        "max_abs_diff": report.max_abs_diff,
-        "mean_abs_diff": report.mean_abs_diff,
-        "tflm_accuracy": accuracy,
-        "data_source": ds.source if ds is not None else None,
-        "notes": report.notes,
-        "verdict": v,
-        "out": str(out),
-        "files": sorted(files) + [csource.MANIFEST],
-        "fnv1a": f"{csource.fnv1a32(source.data):08x}",
-    }
-
-
-def _input_line(i: dict[str, Any], input_scale: float) -> str:
-    quant = f" scale {i['scale']:g} zero point {i['zero_point']}" if i["scale"] else ""
-    return f"{i['dtype']} {i['shape']}{quant}; pixels fed as value / 255 * {input_scale:g}"
-
-
-def format_deploy(r: dict[str, Any]) -> str:
-    """The deploy result as a few readable lines."""
-    lines = [
-        f"model: {r['source']}{' (converted to int8)' if r['converted'] else ''}: "
-        f"{r['model_bytes']:,} bytes, {r['quantization']}, {r['macs']:,} MACs per inference",
-    ]
-    ops = ", ".join(f"{o['op']} x{o['count']}" if o["count"] > 1 else o["op"] for o in r["ops"])
-    lines.append(f"ops ({len(r['ops'])}, all supported by TFLite Micro): {ops}")
-    lines.append(f"input: {_input_line(r['input'], r['input_scale'])} ({r['input_scale_reason']})")
-    lines.append(
-        f"tensor arena: {r['arena_bytes']:,} bytes (exact, TFLite Micro); the board program "
-        f"allocates {r['arena_allocated']:,}"
-    )
-    if r["top1_agreement"] is not None:
-        acc = ""
-        if r["tflm_accuracy"] is not None:
-            acc = f"; TFLM top-1 accuracy {100 * r['tflm_accuracy']:.1f}%"
-        lines.append(
-            f"TFLM vs LiteRT on {r['images_checked']} test images: top-1 agreement "
-            f"{100 * r['top1_agreement']:.1f}%, output difference max {r['max_abs_diff']:.4g} "
-            f"mean {r['mean_abs_diff']:.2g}{acc}"
-        )
-    else:
-        lines.append("TFLM vs LiteRT: not compared (pass --data to check on test images)")
-    for note in r["notes"]:
-        lines.append(f"note: {note}")
-    lines.append(f"verdict: {r['verdict']['line']}")
-    lines.append(f"C sources: {r['out']}/ (README.md has the build steps)")
-    return "\n".join(lines) + "\n"
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
-    result = deploy(args)
+    from litelab.cli import _data_values
+    from litelab.export.deploy import deploy, format_deploy
+
+    result = deploy(
+        args.model_source,
+        target=args.target,
+        ram=args.ram,
+        flash=args.flash,
+        out=args.out,
+        data={k: v for k, v in _data_values(args).items() if v is not None},
+        check_images=args.check_images,
+        input_scale=args.input_scale,
+        labels=args.labels,
+        seed=args.seed,
+    )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

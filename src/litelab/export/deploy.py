@@ -1,0 +1,323 @@
+"""Deploy: take an int8 model to a board.
+
+A run folder (its ``export/model_int8.tflite``, else its model.keras converted to int8 with
+500 training images of the run's data), a .tflite file, or a Keras model file (``data``
+needed for the int8 conversion) is checked under TensorFlow Lite for Microcontrollers, its
+exact arena measured, compared with LiteRT on test images, judged against a target's memory,
+and written out as C sources for the board.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litelab.errors import LitelabError
+
+REPRESENTATIVE = 500
+INT8_EXPORT = Path("export") / "model_int8.tflite"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployOptions:
+    """Everything deploy can be told; the CLI flags of ``litelab deploy`` map one to one.
+
+    ``data`` holds :class:`~litelab.config.DatasetConfig` fields (``source``, ``test_limit``,
+    ...) that override a run's own data, or name the data for a model file.
+    """
+
+    model_source: str
+    target: str | None = None
+    ram: str | int | None = None
+    flash: str | int | None = None
+    out: str | None = None
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    check_images: int = 100
+    input_scale: float | None = None
+    labels: str | None = None
+    seed: int = 42
+
+
+def is_tflite(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    if path.suffix.lower() == ".tflite":
+        return True
+    with open(path, "rb") as f:
+        return f.read(8)[4:8] == b"TFL3"
+
+
+def inspect_path(path: str | Path) -> dict[str, Any]:
+    """Inspect any model file litelab reads."""
+    from litelab.export.inspect import inspect_keras, inspect_tflite
+
+    path = Path(path)
+    if not path.exists():
+        raise LitelabError(f"model not found: {path}")
+    if is_tflite(path):
+        return inspect_tflite(path)
+    from litelab.modelio import load_model
+
+    info = inspect_keras(load_model(path))
+    info["path"] = str(path)
+    return info
+
+
+@dataclasses.dataclass
+class _Source:
+    """What deploy works on: the int8 model bytes and where it came from."""
+
+    data: bytes
+    label: str  # for messages
+    kind: str  # "run", "tflite", "keras"
+    run_dir: Path | None = None
+    converted: bool = False
+    input_scale: float | None = None
+
+
+def _data_config(opts: DeployOptions, run_dir: Path | None):
+    from litelab.config import resolve_config
+
+    values = dict(opts.data)
+    if run_dir is not None:
+        from litelab.runs import read_run_config
+
+        cfg = read_run_config(run_dir).data
+        given = {k: v for k, v in values.items() if v is not None}
+        return dataclasses.replace(cfg, **given) if given else cfg
+    if values.get("source") is None:
+        return None
+    return resolve_config(None, values, None).data
+
+
+def _load_images(cfg, n_train: int, n_test: int, seed: int):
+    """Up to ``n_train`` training and ``n_test`` test images (a stratified limited load)."""
+    from litelab.data import load_dataset
+
+    def cap(limit: int | None, n: int) -> int:
+        return n if limit is None else min(limit, n)
+
+    limits = {
+        "train_limit": cap(cfg.train_limit, max(n_train, 10)),
+        "test_limit": cap(cfg.test_limit, max(n_test, 1)),
+    }
+    for _ in range(3):  # a source smaller than a limit: drop that limit and load it all
+        try:
+            return load_dataset(
+                dataclasses.replace(cfg, val_split=0.0, **limits), seed=seed, progress=False
+            )
+        except LitelabError as exc:
+            key = next((k for k in limits if f"--{k.replace('_', '-')} " in str(exc)), None)
+            if key is None or limits[key] == getattr(cfg, key):
+                raise
+            limits[key] = getattr(cfg, key)
+    raise LitelabError(f"cannot load {cfg.source}")
+
+
+def _resolve_source(opts: DeployOptions, dataset_fn) -> _Source:
+    from litelab.export.litert import read_tflite
+
+    path = Path(opts.model_source)
+    if not path.exists():
+        raise LitelabError(f"deploy source not found: {path}")
+    if path.is_dir() and (path / "config.toml").is_file():
+        exported = path / INT8_EXPORT
+        if exported.is_file():
+            return _Source(read_tflite(exported), str(exported), "run", run_dir=path)
+        model_file = path / "model.keras"
+        if not model_file.is_file():
+            raise LitelabError(f"run folder {path} has neither {INT8_EXPORT} nor model.keras")
+        return _convert(model_file, opts, dataset_fn, run_dir=path)
+    if is_tflite(path):
+        return _Source(read_tflite(path), str(path), "tflite")
+    return _convert(path, opts, dataset_fn)
+
+
+def _convert(
+    model_path: Path, opts: DeployOptions, dataset_fn, run_dir: Path | None = None
+) -> _Source:
+    from litelab.export.convert import convert, representative_images
+    from litelab.modelio import load_model
+
+    ds = dataset_fn()
+    if ds is None:
+        raise LitelabError(
+            f"converting {model_path} to int8 needs representative images: pass --data"
+        )
+    scale = 1.0 if opts.input_scale is None else opts.input_scale
+    model = load_model(model_path)
+    rep = representative_images(ds.x_train, REPRESENTATIVE, seed=opts.seed)
+    data = convert(model, "int8", representative=rep, input_scale=scale, int8_io=True)
+    kind = "run" if run_dir is not None else "keras"
+    return _Source(data, str(model_path), kind, run_dir, converted=True, input_scale=scale)
+
+
+def _auto_input_scale(inp: dict[str, Any]) -> tuple[float, str]:
+    """255 when a quantized input covers 0..255 (raw pixels, like MLPerf's ResNet-8), else 1."""
+    if inp["scale"] and np.dtype(inp["dtype"]).kind in "iu":
+        info = np.iinfo(np.dtype(inp["dtype"]))
+        top = (info.max - inp["zero_point"]) * inp["scale"]
+        if 200.0 <= top <= 320.0:
+            return 255.0, f"the input tensor covers 0..{top:.0f}: raw pixels"
+        return 1.0, f"the input tensor covers 0..{top:.3g}"
+    return 1.0, "litelab's default"
+
+
+def _labels(opts: DeployOptions, source: _Source, ds, num_outputs: int) -> list[str]:
+    from litelab.runs import LABELS_FILE, default_labels, read_labels
+
+    if opts.labels:
+        return read_labels(opts.labels, num_outputs)
+    candidates = [source.run_dir / LABELS_FILE] if source.run_dir is not None else []
+    candidates.append(Path(source.label).parent / LABELS_FILE)
+    for path in candidates:
+        if path.is_file():
+            return read_labels(path, num_outputs)
+    if ds is not None and len(ds.classes) == num_outputs:
+        return list(ds.classes)
+    return default_labels(num_outputs)
+
+
+def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
+    """The whole deploy job; returns everything it found and where the sources went.
+
+    ``options`` are the fields of :class:`DeployOptions`, e.g.
+    ``deploy("runs/x", target="esp-eye", data={"source": "cifar10-jpeg.tar.gz"})``.
+    """
+    opts = DeployOptions(model_source=str(source), **options)
+    from litelab.export import csource
+    from litelab.export.inspect import inspect_tflite
+    from litelab.export.mcu import check_tflm, get_target, verdict
+
+    target = get_target(opts.target, opts.ram, opts.flash)  # bad target: fail before work
+    if opts.check_images < 0:
+        raise LitelabError(f"--check-images must be 0 or more, got {opts.check_images}")
+    src_path = Path(opts.model_source)
+    run_dir = src_path if src_path.is_dir() and (src_path / "config.toml").is_file() else None
+    cfg = _data_config(opts, run_dir)
+    cache: dict[str, Any] = {}
+
+    def dataset():
+        if cfg is None:
+            return None
+        if "ds" not in cache:
+            cache["ds"] = _load_images(cfg, REPRESENTATIVE, opts.check_images, opts.seed)
+        return cache["ds"]
+
+    source = _resolve_source(opts, dataset)
+    info = inspect_tflite(source.data, source.label)
+    inp = info["inputs"][0]
+    if opts.input_scale is not None:
+        scale, why = opts.input_scale, "--input-scale"
+    elif source.input_scale is not None or source.kind == "run":
+        scale, why = source.input_scale or 1.0, "litelab models take pixels / 255"
+    else:
+        scale, why = _auto_input_scale(inp)
+
+    ds = dataset() if opts.check_images > 0 else None
+    images = ds.x_test[: opts.check_images] if ds is not None else None
+    report = check_tflm(source.data, images=images, input_scale=scale, where=source.label)
+    accuracy = None
+    if ds is not None and report.tflm_scores is not None:
+        y = ds.y_test[: len(report.tflm_scores)]
+        accuracy = float(np.mean(report.tflm_scores.argmax(1) == y))
+    v = verdict(len(source.data), report.arena_bytes, target)
+    classes = _labels(opts, source, ds, int(np.prod(report.output["shape"][1:])))
+
+    agreement = None
+    if report.top1_agreement is not None:
+        agreement = (
+            f"top-1 agreement {100 * report.top1_agreement:.1f}% on {report.images_checked} "
+            f"test images, output difference max {report.max_abs_diff:.4g}, "
+            f"mean {report.mean_abs_diff:.2g}"
+        )
+    ops = [o["op"] for o in info["ops"]]
+    files = csource.render_project(
+        source.data,
+        classes=classes,
+        ops=ops,
+        arena_bytes=report.arena_bytes,
+        input_shape=inp["shape"],
+        input_scale=scale,
+        target=target,
+        facts={
+            "quantization": info["quantization"],
+            "macs": info["macs"],
+            "verdict_line": v["line"],
+            "agreement_line": agreement,
+            "input_line": _input_line(inp, scale),
+        },
+        source=Path(source.label).name,
+    )
+    if opts.out:
+        out = Path(opts.out)
+    elif run_dir is not None:
+        out = run_dir / "deploy" / target.name
+    else:
+        out = Path("deploy") / target.name
+    csource.write_project(out, files)
+    return {
+        "source": source.label,
+        "converted": source.converted,
+        "target": dataclasses.asdict(target),
+        "model_bytes": len(source.data),
+        "quantization": info["quantization"],
+        "input": inp,
+        "output": info["outputs"][0],
+        "input_scale": scale,
+        "input_scale_reason": why,
+        "macs": info["macs"],
+        "ops": report.ops,
+        "arena_bytes": report.arena_bytes,
+        "arena_allocated": report.arena_bytes + csource.arena_margin(report.arena_bytes),
+        "images_checked": report.images_checked,
+        "top1_agreement": report.top1_agreement,
+        "max_abs_diff": report.max_abs_diff,
+        "mean_abs_diff": report.mean_abs_diff,
+        "tflm_accuracy": accuracy,
+        "data_source": ds.source if ds is not None else None,
+        "notes": report.notes,
+        "verdict": v,
+        "out": str(out),
+        "files": sorted(files) + [csource.MANIFEST],
+        "fnv1a": f"{csource.fnv1a32(source.data):08x}",
+    }
+
+
+def _input_line(i: dict[str, Any], input_scale: float) -> str:
+    quant = f" scale {i['scale']:g} zero point {i['zero_point']}" if i["scale"] else ""
+    return f"{i['dtype']} {i['shape']}{quant}; pixels fed as value / 255 * {input_scale:g}"
+
+
+def format_deploy(r: dict[str, Any]) -> str:
+    """The deploy result as a few readable lines."""
+    lines = [
+        f"model: {r['source']}{' (converted to int8)' if r['converted'] else ''}: "
+        f"{r['model_bytes']:,} bytes, {r['quantization']}, {r['macs']:,} MACs per inference",
+    ]
+    ops = ", ".join(f"{o['op']} x{o['count']}" if o["count"] > 1 else o["op"] for o in r["ops"])
+    lines.append(f"ops ({len(r['ops'])}, all supported by TFLite Micro): {ops}")
+    lines.append(f"input: {_input_line(r['input'], r['input_scale'])} ({r['input_scale_reason']})")
+    lines.append(
+        f"tensor arena: {r['arena_bytes']:,} bytes (exact, TFLite Micro); the board program "
+        f"allocates {r['arena_allocated']:,}"
+    )
+    if r["top1_agreement"] is not None:
+        acc = ""
+        if r["tflm_accuracy"] is not None:
+            acc = f"; TFLM top-1 accuracy {100 * r['tflm_accuracy']:.1f}%"
+        lines.append(
+            f"TFLM vs LiteRT on {r['images_checked']} test images: top-1 agreement "
+            f"{100 * r['top1_agreement']:.1f}%, output difference max {r['max_abs_diff']:.4g} "
+            f"mean {r['mean_abs_diff']:.2g}{acc}"
+        )
+    else:
+        lines.append("TFLM vs LiteRT: not compared (pass --data to check on test images)")
+    for note in r["notes"]:
+        lines.append(f"note: {note}")
+    lines.append(f"verdict: {r['verdict']['line']}")
+    lines.append(f"C sources: {r['out']}/ (README.md has the build steps)")
+    return "\n".join(lines) + "\n"
