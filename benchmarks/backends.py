@@ -75,6 +75,22 @@ def worker(data_path: str, model: str, epochs: int, train: int, batch: int) -> d
     }
 
 
+def per_backend(runs: list[dict]) -> dict:
+    """Median images/s of each backend (TensorFlow ran twice) and its ratio to TensorFlow's."""
+    rates: dict[str, list[float]] = {}
+    for r in runs:
+        if "error" not in r:
+            rates.setdefault(r["backend"], []).append(r["train_images_per_second"])
+    median = {b: statistics.median(v) for b, v in rates.items()}
+    tf_rate = median.get("tensorflow")
+    return {
+        "median_images_per_second": median,
+        "ratio_to_tensorflow": {b: round(v / tf_rate, 3) for b, v in median.items()}
+        if tf_rate
+        else {},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -119,19 +135,13 @@ def main() -> None:
             file=sys.stderr,
             flush=True,
         )
-    tf_runs = [r for r in runs if r["backend"] == "tensorflow" and "error" not in r]
-    tf_rate = statistics.median(r["train_images_per_second"] for r in tf_runs) if tf_runs else None
     result = {
         "benchmark": f"Keras training throughput of `{args.model}` by backend",
         "data": f"CIFAR-10 (JPEG copy): {args.data}, first {args.train} training images",
         "batch_size": args.batch_size,
         "epochs": args.epochs,
         "runs": runs,
-        "ratio_to_tensorflow": {
-            r["backend"]: round(r["train_images_per_second"] / tf_rate, 3)
-            for r in runs
-            if "error" not in r and tf_rate
-        },
+        **per_backend(runs),
         "machine": {
             "cpus": len(os.sched_getaffinity(0)),
             "platform": platform.platform(),
