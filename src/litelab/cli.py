@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
         raise LitelabError(f"{message} (see `{self.prog} --help`)")
 
 
-def _positive_int(text: str) -> int:
+def _int(text: str) -> int:
+    """An integer flag; its range is checked where the value is used (configs, commands)."""
     try:
         return int(text)
     except ValueError:
@@ -65,18 +66,18 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--train-limit",
-        type=_positive_int,
+        type=_int,
         metavar="N",
         help="use a stratified subset of N training images",
     )
     g.add_argument(
         "--test-limit",
-        type=_positive_int,
+        type=_int,
         metavar="N",
         help="use a stratified subset of N test images",
     )
     g.add_argument(
-        "--image-size", type=_positive_int, metavar="PX", help="image side in pixels (default 32)"
+        "--image-size", type=_int, metavar="PX", help="image side in pixels (default 32)"
     )
     g.add_argument(
         "--no-cache",
@@ -90,12 +91,12 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--model", help="zoo model name (see `litelab models`; default baseline)")
-    g.add_argument("--epochs", type=_positive_int)
-    g.add_argument("--batch-size", type=_positive_int)
+    g.add_argument("--epochs", type=_int)
+    g.add_argument("--batch-size", type=_int)
     g.add_argument("--optimizer", help="adam, sgd or rmsprop")
     g.add_argument("--lr", dest="learning_rate", type=_float, help="learning rate")
     g.add_argument("--activation", help="hidden-layer activation: relu, tanh, ...")
-    g.add_argument("--seed", type=_positive_int, help="random seed (default 42)")
+    g.add_argument("--seed", type=_int, help="random seed (default 42)")
     g.add_argument(
         "--augment",
         metavar="LIST",
@@ -103,7 +104,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--early-stopping",
-        type=_positive_int,
+        type=_int,
         metavar="PATIENCE",
         help="stop when val_loss has not improved for PATIENCE epochs",
     )
@@ -159,14 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="pixels are fed as value/255*SCALE: 1 for 0..1 models (default), "
         "255 for models that take raw 0..255 (e.g. the MLPerf Tiny ResNet-8)",
     )
-    p.add_argument("--seed", type=_positive_int, default=42)
+    p.add_argument("--seed", type=_int, default=42)
     p.add_argument("--out", help="folder for metrics.json and plots (default: eval-<model name>)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("predict", help="top classes for image files")
     p.add_argument("--model", required=True, help=".keras, .h5, SavedModel folder")
     p.add_argument("images", nargs="+", help="image files (any size or mode)")
-    p.add_argument("--top", type=_positive_int, default=3)
+    p.add_argument("--top", type=_int, default=3)
     p.add_argument(
         "--labels", help="class names file, one per line (default: the run's labels.txt)"
     )

@@ -9,7 +9,6 @@ into ``<run>/checkpoint/``; ``train(..., resume=True)`` continues from there.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,12 +254,3 @@ def load_checkpoint_model(path: Path) -> keras.Model:
         return keras.models.load_model(path)
     except Exception as exc:  # noqa: BLE001 - any failure to load is the same user error
         raise LitelabError(f"checkpoint {path} cannot be loaded: {exc}") from None
-
-
-def describe_threads() -> dict[str, Any]:
-    """TF's thread settings, for the record in metrics.json."""
-    return {
-        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-        "cpus": os.cpu_count(),
-    }

@@ -14,7 +14,7 @@ from litelab.export.exporter import FORMATS
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``export SOURCE [data flags] [--formats ...] ...`` on ``subparsers``."""
-    from litelab.cli import _add_data_flags, _float, _positive_int  # here: cli imports us
+    from litelab.cli import _add_data_flags, _float, _int  # here: cli imports us
 
     p = subparsers.add_parser(
         "export",
@@ -38,7 +38,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     )
     p.add_argument(
         "--representative",
-        type=_positive_int,
+        type=_int,
         default=500,
         metavar="N",
         help="training images used to calibrate int8 (default 500)",
@@ -56,7 +56,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         help="pixels are fed as value/255*S: 1 (default) for 0..1 models, 255 for raw "
         "0..255 ones such as the MLPerf Tiny ResNet-8",
     )
-    p.add_argument("--seed", type=_positive_int, default=42, help="data subset and int8 draw")
+    p.add_argument("--seed", type=_int, default=42, help="data subset and int8 draw")
     p.add_argument(
         "--out", metavar="DIR", help="export folder (default: <run>/export or export-<model>)"
     )

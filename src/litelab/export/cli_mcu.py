@@ -44,7 +44,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def add_deploy_parser(sub) -> argparse.ArgumentParser:
     """Register ``deploy`` on the CLI's subparsers."""
-    from litelab.cli import _add_data_flags, _float, _positive_int
+    from litelab.cli import _add_data_flags, _float, _int
     from litelab.export.mcu import TARGETS
 
     p = sub.add_parser(
@@ -68,7 +68,7 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     _add_data_flags(p)
     p.add_argument(
         "--check-images",
-        type=_positive_int,
+        type=_int,
         default=100,
         metavar="N",
         help="test images run through TFLM and LiteRT to compare them (default 100; 0 skips)",
@@ -81,7 +81,7 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
         ".tflite, 255 if its int8 input covers 0..255, else 1)",
     )
     p.add_argument("--labels", help="class names file, one per line")
-    p.add_argument("--seed", type=_positive_int, default=42)
+    p.add_argument("--seed", type=_int, default=42)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
