@@ -63,3 +63,29 @@ def test_activation_is_configurable():
 def test_unknown_model_lists_the_zoo():
     with pytest.raises(LitelabError, match="unknown model 'resnet9000'.*baseline"):
         get_model_spec("resnet9000")
+
+
+FAST_MODELS = {  # params, MACs per image (litelab.export.inspect.inspect_keras)
+    "fastnet": (382_714, 12_241_408),
+    "fastres": (414_074, 24_036_608),
+    "mcunet": (71_034, 7_520_896),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAST_MODELS))
+def test_fast_models_params_and_macs(name):
+    from litelab.export.inspect import inspect_keras
+
+    model = build_model(name)
+    params, macs = FAST_MODELS[name]
+    assert model.count_params() == params
+    assert inspect_keras(model)["macs"] == macs
+    assert get_model_spec(name).recipe["optimizer"] == "nesterov"
+
+
+def test_mcunet_fits_the_resnet8_budget_on_paper():
+    from litelab.export.inspect import inspect_keras
+
+    mcu, ref = build_model("mcunet"), build_model("resnet8")
+    assert inspect_keras(mcu)["macs"] < inspect_keras(ref)["macs"]
+    assert mcu.count_params() < ref.count_params()

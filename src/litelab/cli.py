@@ -91,16 +91,37 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--model", help="zoo model name (see `litelab models`; default baseline)")
+    g.add_argument(
+        "--recipe",
+        help="a named recipe: a model with its data and training settings (fast); "
+        "flags and --config still override it",
+    )
     g.add_argument("--epochs", type=_int)
     g.add_argument("--batch-size", type=_int)
-    g.add_argument("--optimizer", help="adam, sgd or rmsprop")
+    g.add_argument("--optimizer", help="adam, sgd, nesterov (SGD, momentum 0.9) or rmsprop")
+    g.add_argument(
+        "--schedule", help="learning-rate shape: constant, onecycle or cosine (see --warmup)"
+    )
+    g.add_argument(
+        "--warmup", type=_float, metavar="FRACTION", help="share of steps spent ramping up"
+    )
+    g.add_argument("--label-smoothing", type=_float, metavar="EPS", help="e.g. 0.1")
+    g.add_argument(
+        "--weight-decay", type=_float, metavar="WD", help="decoupled; spares biases and BN"
+    )
+    g.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average each test image with its mirror image at evaluation",
+    )
     g.add_argument("--lr", dest="learning_rate", type=_float, help="learning rate")
     g.add_argument("--activation", help="hidden-layer activation: relu, tanh, ...")
     g.add_argument("--seed", type=_int, help="random seed (default 42)")
     g.add_argument(
         "--augment",
         metavar="LIST",
-        help="comma list of flip,shift,rotation; 'none' turns the recipe's off",
+        help="comma list of flip,crop,cutout,shift,rotation; 'none' turns the recipe's off",
     )
     g.add_argument(
         "--early-stopping",
@@ -181,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_inspect_parser(sub)
     add_deploy_parser(sub)
 
+    p = sub.add_parser("zoo", help="list the trained models shipped with litelab (zoo:<name>)")
+    p.add_argument("name", nargs="?", help="show one entry's whole card")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("models", help="list the model zoo with parameter counts")
     p.add_argument("--json", action="store_true")
     return parser
@@ -197,6 +222,11 @@ TRAINING_FLAGS = (
     "seed",
     "early_stopping",
     "deterministic",
+    "schedule",
+    "warmup",
+    "label_smoothing",
+    "weight_decay",
+    "tta",
 )
 
 
@@ -214,7 +244,9 @@ def _run_config(args: argparse.Namespace) -> Any:
     if augment is not None:
         augment = () if augment.strip().lower() in ("none", "") else augment
     training["augment"] = augment
-    return resolve_config(file_values, _data_values(args), training, args.runs_dir)
+    return resolve_config(
+        file_values, _data_values(args), training, args.runs_dir, recipe=args.recipe
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -225,7 +257,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         get_target(args.target, None, None)
     if args.resume:
-        given = [f for f in ("source", "model", "epochs", "config") if getattr(args, f, None)]
+        given = [
+            f for f in ("source", "model", "recipe", "epochs", "config") if getattr(args, f, None)
+        ]
         if given:
             raise LitelabError(f"--resume uses the run's own config; drop --{given[0]}")
         config = None
@@ -263,8 +297,11 @@ def _export_and_deploy(run_dir: Any, args: argparse.Namespace) -> int:
 
 def _print_run(m: dict[str, Any], run_dir: Any) -> None:
     if "test_accuracy" in m:
+        tta = ""
+        if m.get("tta"):
+            tta = f" (flip TTA; {m['test_accuracy_without_tta']:.4f} without)"
         print(
-            f"test accuracy: {m['test_accuracy']:.4f}  test loss: {m['test_loss']:.4f}  "
+            f"test accuracy: {m['test_accuracy']:.4f}{tta}  test loss: {m['test_loss']:.4f}  "
             f"params: {m['params']:,}  epochs: {m['epochs_run']}  "
             f"train time: {m['train_seconds']:.1f} s  ({m.get('data_source', '')})"
         )
@@ -286,7 +323,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"--out {out} is a non-empty folder that is not an evaluation; choose another"
             )
     else:  # a fresh folder every time, like runs: an earlier evaluation is never replaced
-        out = new_run_dir("evals", f"eval-{Path(args.model).stem}")
+        out = new_run_dir("evals", f"eval-{Path(args.model.replace(':', '-')).stem}")
     m = evaluate_model(
         args.model, cfg, out, input_scale=args.input_scale, seed=args.seed, progress=not args.quiet
     )
@@ -311,6 +348,53 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(r["file"])
         for t in r["top"]:
             print(f"  {t['class']:<14} {t['probability']:.4f}")
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from litelab import zoo
+
+    if args.name:
+        card = zoo.get_entry(args.name.removeprefix(zoo.PREFIX)).card
+        print(json.dumps(card, indent=2))
+        return 0
+    rows = zoo.summary_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no trained models are shipped with this install")
+        return 0
+
+    def pct(v: Any) -> str:
+        return f"{100 * v:.2f}%" if isinstance(v, int | float) else "-"
+
+    def num(v: Any) -> str:
+        return f"{v:,}" if isinstance(v, int) else "-"
+
+    head = ("name", "test acc", "int8 TFLM", "params", "MACs", "int8 bytes", "arena", "train s")
+    table = [head] + [
+        (
+            f"zoo:{r['name']}",
+            pct(r["test_accuracy"]),
+            pct(r["int8_tflm_accuracy"]),
+            num(r["params"]),
+            num(r["macs"]),
+            num(r["int8_bytes"]),
+            num(r["arena_bytes"]),
+            f"{r['train_seconds']:.0f}" if r["train_seconds"] else "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for row in table:
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    print("accuracies on the CIFAR-10 (JPEG copy) test split; `litelab zoo NAME` shows a card")
     return 0
 
 
@@ -368,6 +452,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
     "models": cmd_models,
+    "zoo": cmd_zoo,
 }
 
 

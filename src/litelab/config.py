@@ -1,9 +1,10 @@
 """Frozen configuration dataclasses and how they are filled.
 
 Precedence, lowest first: the dataclass defaults < the chosen model's own recipe (the
-optimizer, learning rate, batch size and epochs its course notebook used) < a TOML file
-(``--config``) < command-line flags. The resolved config is written to every run directory
-as ``config.toml`` so that ``litelab run --config runs/<run>/config.toml`` reruns it.
+optimizer, learning rate, batch size and epochs its course notebook used) < a named recipe
+(``--recipe``, see :data:`RECIPES`) < a TOML file (``--config``) < command-line flags.
+The resolved config is written to every run directory as ``config.toml`` so that
+``litelab run --config runs/<run>/config.toml`` reruns it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,28 @@ from typing import Any
 
 from litelab.errors import LitelabError
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop")
+SCHEDULES = ("constant", "onecycle", "cosine")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
-AUGMENTATIONS = ("flip", "shift", "rotation")
+AUGMENTATIONS = ("flip", "crop", "cutout", "shift", "rotation")  # see litelab.augment
+
+
+# Named recipes: a model plus the data and training settings that make a goal of issue 4.
+# Each was measured by the benchmark named in its description.
+RECIPES: dict[str, dict[str, Any]] = {
+    "fast": {
+        "description": "fastnet on the whole training split, 8 epochs of one-cycle SGD: "
+        "the 10-minute recipe on 2 CPU cores (benchmarks/fast_recipe.py)",
+        "data": {"val_split": 0.0},
+        "training": {"model": "fastnet"},
+    },
+    "mcu": {
+        "description": "mcunet on the whole training split, 30 epochs of one-cycle SGD: "
+        "a model inside the MLPerf Tiny ResNet-8 budget (benchmarks/fast_recipe.py --recipe mcu)",
+        "data": {"val_split": 0.0},
+        "training": {"model": "mcunet"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +77,15 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """What to train and how. ``early_stopping`` is a patience in epochs (0 turns it off)."""
+    """What to train and how. ``early_stopping`` is a patience in epochs (0 turns it off).
+
+    ``optimizer`` "nesterov" is SGD with momentum 0.9 and Nesterov's update. ``schedule``
+    shapes the learning rate over the whole run: "constant"; "onecycle", a linear ramp from
+    0 to ``learning_rate`` over the first ``warmup`` fraction of steps, then a linear fall
+    to 0; "cosine", the same ramp then a cosine fall. ``weight_decay`` is decoupled and
+    spares biases and BatchNorm. ``tta`` averages the predictions on each test image and
+    its mirror image at evaluation.
+    """
 
     model: str = "baseline"
     epochs: int = 10
@@ -69,6 +97,11 @@ class TrainingConfig:
     augment: tuple[str, ...] = ()
     early_stopping: int = 0
     deterministic: bool = True
+    schedule: str = "constant"
+    warmup: float = 0.0
+    label_smoothing: float = 0.0
+    weight_decay: float = 0.0
+    tta: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -90,6 +123,16 @@ class TrainingConfig:
             raise LitelabError(
                 f"unknown augmentation {bad[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
             )
+        if self.schedule not in SCHEDULES:
+            raise LitelabError(
+                f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"
+            )
+        if not 0.0 <= self.warmup < 1.0:
+            raise LitelabError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise LitelabError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise LitelabError(f"--weight-decay must be in [0, 1), got {self.weight_decay}")
         if self.early_stopping < 0:
             raise LitelabError(f"--early-stopping must be >= 0, got {self.early_stopping}")
         if self.seed < 0:
@@ -161,8 +204,9 @@ def resolve_config(
     data_overrides: dict[str, Any] | None = None,
     training_overrides: dict[str, Any] | None = None,
     runs_dir: str | None = None,
+    recipe: str | None = None,
 ) -> RunConfig:
-    """Merge defaults < model recipe < TOML values < overrides into a :class:`RunConfig`.
+    """Merge defaults < model recipe < named recipe < TOML values < overrides.
 
     Override dicts hold only what the user set (None values are ignored), so a flag that
     was not given never hides a value from the config file.
@@ -180,12 +224,27 @@ def resolve_config(
     data_over = {k: v for k, v in (data_overrides or {}).items() if v is not None}
     train_over = {k: v for k, v in (training_overrides or {}).items() if v is not None}
 
-    model_name = train_over.get("model", file_training.get("model", TrainingConfig.model))
-    recipe = dict(get_model_spec(model_name).recipe)
-    training = _build(
-        TrainingConfig, {**recipe, **file_training, **train_over, "model": model_name}
+    named: dict[str, Any] = {"data": {}, "training": {}}
+    if recipe is not None:
+        if recipe not in RECIPES:
+            raise LitelabError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+        named = RECIPES[recipe]
+    model_name = train_over.get(
+        "model",
+        file_training.get("model", named["training"].get("model", TrainingConfig.model)),
     )
-    data = _build(DatasetConfig, {**file_data, **data_over})
+    model_recipe = dict(get_model_spec(model_name).recipe)
+    training = _build(
+        TrainingConfig,
+        {
+            **model_recipe,
+            **named["training"],
+            **file_training,
+            **train_over,
+            "model": model_name,
+        },
+    )
+    data = _build(DatasetConfig, {**named["data"], **file_data, **data_over})
     runs = runs_dir or file_values.get("runs_dir") or "runs"
     return RunConfig(data=data, training=training, runs_dir=str(runs))
 

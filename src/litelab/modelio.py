@@ -17,8 +17,11 @@ from litelab.errors import LitelabError
 
 
 def load_model(path: str | Path) -> keras.Model:
-    """Load a model for inference (not compiled)."""
-    path = Path(path)
+    """Load a model for inference (not compiled); ``zoo:<name>`` loads a shipped model."""
+    import litelab.models  # noqa: F401  (registers litelab's own layers for deserialising)
+    from litelab.zoo import resolve
+
+    path = Path(resolve(path))
     if not path.exists():
         raise LitelabError(f"model not found: {path}")
     if path.is_dir():
@@ -101,13 +104,22 @@ def check_model_fits(
 
 
 def predict_probs(
-    model: keras.Model, images: np.ndarray, input_scale: float = 1.0, batch_size: int = 256
+    model: keras.Model,
+    images: np.ndarray,
+    input_scale: float = 1.0,
+    batch_size: int = 256,
+    tta: bool = False,
 ) -> np.ndarray:
     """Class probabilities for uint8 images, fed as ``pixel / 255 * input_scale``.
 
     Models whose last layer outputs logits are softmaxed here, so the result always sums
-    to one per row.
+    to one per row. With ``tta`` each image's probabilities are averaged with its mirror
+    image's (test-time flip augmentation).
     """
+    if tta:
+        plain = predict_probs(model, images, input_scale, batch_size)
+        mirrored = predict_probs(model, images[:, :, ::-1], input_scale, batch_size)
+        return (plain + mirrored) / 2
     from litelab.train import make_dataset
 
     ds = make_dataset(images, np.zeros(len(images), "int32"), batch_size, input_scale=input_scale)

@@ -35,6 +35,7 @@ from litelab.runs import (
     write_labels,
 )
 from litelab.train import read_checkpoint_state, train
+from litelab.zoo import resolve as resolve_zoo
 
 GRID_ROWS, GRID_COLS = 3, 6
 
@@ -118,6 +119,7 @@ def run(
             config=config.to_dict(),
             history=result.history,
             seed=config.training.seed,
+            tta=config.training.tta,
         )
     else:
         metrics["versions"] = versions()
@@ -136,13 +138,25 @@ def assess(
     config: dict[str, Any] | None = None,
     history: dict[str, list[float]] | None = None,
     seed: int = 0,
+    tta: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate ``model`` on the test split; write metrics.json, the plots and report.md."""
+    """Evaluate ``model`` on the test split; write metrics.json, the plots and report.md.
+
+    With ``tta`` the headline figures average each image with its mirror image, and
+    ``test_accuracy_without_tta`` keeps the plain single-pass figure beside them.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_model_fits(model, data.x_test.shape[1], data.num_classes)
     probs = predict_probs(model, data.x_test, input_scale=input_scale)
+    plain_accuracy = float((probs.argmax(axis=1) == data.y_test).mean())
+    if tta:
+        mirrored = predict_probs(model, data.x_test[:, :, ::-1], input_scale=input_scale)
+        probs = (probs + mirrored) / 2
     metrics = compute_metrics(data.y_test, probs, data.classes)
+    metrics["tta"] = tta
+    if tta:
+        metrics["test_accuracy_without_tta"] = plain_accuracy
     metrics.update(extra or {})
     if "params" not in metrics:
         metrics["params"] = int(model.count_params())
@@ -202,6 +216,7 @@ def evaluate_model(
     """Evaluate any Keras model file (.keras, .h5, SavedModel) on a data source."""
     if not input_scale > 0:
         raise LitelabError(f"--input-scale must be greater than 0, got {input_scale}")
+    model_path = resolve_zoo(model_path)
     model = load_model(model_path)
     check_model_fits(model, data_config.image_size, None, where=str(model_path))
     data = load_dataset(data_config, seed=seed, progress=progress)
@@ -249,6 +264,7 @@ def predict_files(
         raise LitelabError(f"--top must be at least 1, got {top}")
     if not input_scale > 0:
         raise LitelabError(f"--input-scale must be greater than 0, got {input_scale}")
+    model_path = resolve_zoo(model_path)
     model = load_model(model_path)
     check_model_fits(model, _model_size(model), None, where=str(model_path))
     classes = labels_for(model_path, int(model.outputs[0].shape[-1]), labels_file)
