@@ -53,8 +53,9 @@ def is_tflite(path: Path) -> bool:
 def inspect_path(path: str | Path) -> dict[str, Any]:
     """Inspect any model file litelab reads."""
     from litelab.export.inspect import inspect_keras, inspect_tflite
+    from litelab.zoo import resolve
 
-    path = Path(path)
+    path = Path(resolve(path))
     if not path.exists():
         raise LitelabError(f"model not found: {path}")
     if is_tflite(path):
@@ -187,7 +188,9 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
     ``options`` are the fields of :class:`DeployOptions`, e.g.
     ``deploy("runs/x", target="esp-eye", data={"source": "cifar10-jpeg.tar.gz"})``.
     """
-    opts = DeployOptions(model_source=str(source), **options)
+    from litelab.zoo import resolve
+
+    opts = DeployOptions(model_source=str(resolve(source, "int8")), **options)
     from litelab.export import csource
     from litelab.export.inspect import inspect_tflite
     from litelab.export.mcu import check_tflm, get_target, verdict

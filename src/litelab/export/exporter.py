@@ -107,13 +107,14 @@ class ExportSource:
     model_path: Path
     run_dir: Path | None = None
     labels: list[str] | None = None
+    name: str | None = None  # a zoo entry's name
 
     @property
     def default_out(self) -> Path:
-        """``<run>/export`` for a run, else ``export-<model stem>`` in the working folder."""
+        """``<run>/export`` for a run, else ``export-<model stem or zoo name>`` here."""
         if self.run_dir is not None:
             return self.run_dir / "export"
-        return Path(f"export-{self.model_path.stem or self.model_path.name}")
+        return Path(f"export-{self.name or self.model_path.stem or self.model_path.name}")
 
 
 def parse_formats(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -133,7 +134,12 @@ def parse_formats(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 def resolve_source(source: str | Path) -> ExportSource:
     """A run folder (has config.toml) or a model file/SavedModel folder; else one-line error."""
     from litelab.runs import CONFIG_FILE, LABELS_FILE
+    from litelab.zoo import PREFIX, is_zoo_ref, resolve
 
+    if is_zoo_ref(source):  # the shipped model; files go to export-<name>, not the package
+        path = Path(resolve(source))
+        labels = [s.strip() for s in (path.parent / LABELS_FILE).read_text().splitlines()]
+        return ExportSource(path, None, [s for s in labels if s], str(source)[len(PREFIX) :])
     path = Path(source)
     if not path.exists():
         raise LitelabError(f"export source not found: {path}")

@@ -1,0 +1,138 @@
+"""Turn a finished run into a zoo entry: weights, int8 flatbuffer, labels and a card.
+
+The int8 model is converted here (full integer, int8 input and output, 500 representative
+training images) and its accuracy is measured through TensorFlow Lite for Microcontrollers
+itself, on as many test images as asked (all of them for a shipped entry), together with
+the exact TFLM arena. Nothing existing is replaced unless ``replace`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litelab.errors import LitelabError
+from litelab.io import write_bytes, write_json
+from litelab.zoo import CARD, INT8_FILE, KERAS_FILE, LABELS, ZooEntry, zoo_dir
+
+REPRESENTATIVE = 500
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else platform's guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def publish(
+    run_dir: str | Path,
+    name: str,
+    *,
+    data: Any,
+    goal: str,
+    command: str,
+    tflm_images: int | None = None,
+    root: str | Path | None = None,
+    replace: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> ZooEntry:
+    """Write zoo entry ``name`` from ``run_dir``; ``data`` is the run's loaded Dataset.
+
+    ``tflm_images`` caps the test images run through TFLM (None: the whole test split).
+    """
+    from litelab.export.convert import convert, representative_images
+    from litelab.export.inspect import inspect_tflite
+    from litelab.export.mcu import check_tflm
+    from litelab.modelio import load_model
+    from litelab.runs import read_run_config, versions
+
+    run_dir = Path(run_dir)
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise LitelabError(f"zoo name {name!r}: use letters, digits, '-' and '_'")
+    for needed in ("model.keras", "metrics.json", "labels.txt", "config.toml"):
+        if not (run_dir / needed).is_file():
+            raise LitelabError(f"{run_dir} is not a finished run: it has no {needed}")
+    folder = Path(root) if root is not None else zoo_dir()
+    folder = folder / name
+    if folder.exists() and not replace:
+        raise LitelabError(f"zoo entry {folder} exists; pass replace=True to overwrite it")
+
+    config = read_run_config(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    model = load_model(run_dir / "model.keras")
+    rep = representative_images(data.x_train, REPRESENTATIVE, seed=config.training.seed)
+    int8 = convert(model, "int8", representative=rep, input_scale=1.0, int8_io=True)
+    n = len(data.x_test) if tflm_images is None else min(tflm_images, len(data.x_test))
+    start = time.perf_counter()
+    report = check_tflm(int8, images=data.x_test[:n], where=f"zoo:{name}")
+    tflm_seconds = time.perf_counter() - start
+    tflm_acc = float(np.mean(report.tflm_scores.argmax(axis=1) == data.y_test[:n]))
+    info = inspect_tflite(int8, f"zoo:{name}")
+
+    card = {
+        "name": name,
+        "goal": goal,
+        "model": config.training.model,
+        "data": data.source,
+        "input": "RGB 32x32, pixels / 255 (0..1) for model.keras; int8 for the flatbuffer",
+        "metrics": {
+            "test_accuracy": metrics["test_accuracy"],
+            "test_accuracy_without_tta": metrics.get(
+                "test_accuracy_without_tta", metrics["test_accuracy"]
+            ),
+            "tta": bool(metrics.get("tta", False)),
+            "num_test": metrics["num_test"],
+            "int8_tflm_accuracy": round(tflm_acc, 4),
+            "int8_tflm_images": n,
+            "int8_tflm_vs_litert_top1_agreement": report.top1_agreement,
+        },
+        "sizes": {
+            "params": int(model.count_params()),
+            "macs": int(info["macs"]),
+            "keras_bytes": None,  # filled in below, from the file written
+            "int8_bytes": len(int8),
+            "arena_bytes": int(report.arena_bytes),
+        },
+        "training": {
+            "command": command,
+            "seed": config.training.seed,
+            "config": {k: v for k, v in config.to_dict().items() if k != "runs_dir"},
+            "train_seconds": metrics.get("train_seconds"),
+            "epochs_run": metrics.get("epochs_run"),
+            "num_train": metrics.get("num_train"),
+            "train_images_per_second": metrics.get("train_images_per_second"),
+            "cpu": cpu_name(),
+            "versions": metrics.get("versions", versions()),
+        },
+        "published": {"tflm_seconds": round(tflm_seconds, 1), "versions": versions()},
+        **(extra or {}),
+    }
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save(tmp / KERAS_FILE)  # loaded uncompiled: weights only, no optimizer slots
+    card["sizes"]["keras_bytes"] = (tmp / KERAS_FILE).stat().st_size
+    shutil.copy2(run_dir / "labels.txt", tmp / LABELS)
+    write_bytes(tmp / INT8_FILE, int8)
+    write_json(tmp / CARD, card)
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():  # swap by renames: a crash leaves the old entry or the new one
+        if old.exists():
+            shutil.rmtree(old)
+        folder.rename(old)
+    tmp.rename(folder)
+    if old.exists():
+        shutil.rmtree(old)
+    return ZooEntry(name, folder, card)
