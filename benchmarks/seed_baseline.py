@@ -71,7 +71,9 @@ def course_script(data, epochs: int, seed: int) -> dict:
     }
 
 
-def litelab_cli(data_path: str, epochs: int, seed: int, runs_dir: Path) -> dict:
+def litelab_cli(
+    data_path: str, epochs: int, seed: int, runs_dir: Path, extra: list[str] | None = None
+) -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -88,6 +90,7 @@ def litelab_cli(data_path: str, epochs: int, seed: int, runs_dir: Path) -> dict:
         "--runs-dir",
         str(runs_dir),
         "--quiet",
+        *(extra or []),
     ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
