@@ -1,0 +1,151 @@
+"""Goals 1 and 3 of issue 4, by running a named recipe end to end.
+
+- ``--recipe fast`` (goal 1): >= 80% test accuracy on the CIFAR-10 (JPEG copy), trained on
+  the whole training split, in <= 10 minutes of wall time on 2 cores.
+- ``--recipe mcu`` (goal 3): an int8 model within the MLPerf Tiny ResNet-8 budget
+  (flatbuffer <= 98,496 B, TFLM arena <= 55,984 B, MACs <= 12,501,632) at >= 85% test
+  accuracy measured through TFLite Micro itself (needs ``--publish``).
+
+Runs the real command in a subprocess, times the whole command (data loading from the
+decoded-array cache, training, saving every format, evaluation and plots) and the fit
+alone, and writes benchmarks/results/fast_recipe.json. ``--publish NAME`` then turns the
+run into the shipped zoo entry ``zoo:NAME`` (int8 accuracy measured through TFLM on the
+whole test split):
+
+    python benchmarks/fast_recipe.py --data ../shared/datasets/cifar10-jpeg.tar.gz --publish fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+GOAL_TEXT = {
+    "fast": "issue 4 goal 1: >= 80% test accuracy, trained on the whole training split "
+    "in <= 10 minutes on 2 CPU cores",
+    "mcu": "issue 4 goal 3: int8, flatbuffer <= 98,496 B, TFLM arena <= 55,984 B, "
+    "MACs <= 12,501,632 (MLPerf Tiny ResNet-8), >= 85% through TFLM",
+}
+GOALS = {
+    "fast": {"test_accuracy": 0.80, "wall_seconds": 600.0},
+    "mcu": {
+        "int8_tflm_accuracy": 0.85,
+        "int8_bytes": 98_496,
+        "arena_bytes": 55_984,
+        "macs": 12_501_632,
+    },
+}
+
+
+def goal_met(recipe: str, figures: dict) -> dict:
+    """Each goal of the recipe against the measured figure (a missing figure fails)."""
+    out = {}
+    for key, limit in GOALS.get(recipe, {}).items():
+        value = figures.get(key)
+        at_least = key.endswith("accuracy")
+        out[key] = {
+            "goal": f"{'>=' if at_least else '<='} {limit}",
+            "measured": value,
+            "met": None if value is None else bool(value >= limit if at_least else value <= limit),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--recipe", default="fast")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--extra", default="", help="more `litelab run` flags, quoted")
+    parser.add_argument("--runs-dir", help="keep the run here (default: a temporary folder)")
+    parser.add_argument("--publish", metavar="NAME", help="publish the run as zoo:NAME")
+    parser.add_argument(
+        "--run",
+        metavar="RUN_DIR",
+        help="measure (and publish) a finished run of this recipe instead of training; "
+        "its whole-command wall time is then unknown and the time goal is not judged",
+    )
+    parser.add_argument("--out", help="result file (default benchmarks/results/<recipe>.json)")
+    args = parser.parse_args()
+
+    from litelab.config import DatasetConfig
+    from litelab.data import load_dataset
+    from litelab.runs import versions
+    from litelab.zoo.publish import cpu_name
+
+    # Decode once into the cache the command reads, outside the timing.
+    load_dataset(DatasetConfig(source=args.data, val_split=0.0), progress=False)
+    argv = ["run", "--recipe", args.recipe, "--data", args.data, "--seed", str(args.seed)]
+    argv += args.extra.split()
+    wall = None
+    if args.run:
+        run_dir = Path(args.run)
+    else:
+        runs = Path(args.runs_dir or tempfile.mkdtemp(prefix="litelab-fast-"))
+        cmd = [sys.executable, "-m", "litelab.cli", *argv, "--runs-dir", str(runs), "--quiet"]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = round(time.perf_counter() - start, 1)
+        if proc.returncode != 0:
+            raise SystemExit(f"litelab run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        run_dir = max(runs.iterdir(), key=lambda p: p.stat().st_mtime)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    command = "litelab " + " ".join(argv)
+    result = {
+        "benchmark": f"issue 4 goal: litelab run --recipe {args.recipe}",
+        "data": f"CIFAR-10 (JPEG copy): {args.data}",
+        "command": command,
+        "run_dir": str(run_dir),
+        "wall_seconds_whole_command": wall,
+        "fit_seconds": m["train_seconds"],
+        "epochs": m["epochs_run"],
+        "num_train": m["num_train"],
+        "num_test": m["num_test"],
+        "train_images_per_second": m["train_images_per_second"],
+        "test_accuracy": m["test_accuracy"],
+        "test_accuracy_without_tta": m.get("test_accuracy_without_tta"),
+        "params": m["params"],
+        "cpu": cpu_name(),
+        "versions": versions(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    if args.publish:
+        from litelab.runs import read_run_config
+        from litelab.zoo.publish import publish
+
+        data = load_dataset(read_run_config(run_dir).data, seed=args.seed, progress=False)
+        entry = publish(
+            run_dir,
+            args.publish,
+            data=data,
+            goal=GOAL_TEXT.get(args.recipe, f"recipe {args.recipe}"),
+            command=command,
+            replace=True,
+            extra={"benchmark": {"wall_seconds_whole_command": wall}},
+        )
+        result["zoo"] = {"name": entry.name, **entry.card["metrics"], **entry.card["sizes"]}
+    figures = {
+        **result,
+        **result.get("zoo", {}),
+        "wall_seconds": result["wall_seconds_whole_command"],
+    }
+    result["goals"] = goal_met(args.recipe, figures)
+    result["all_goals_met"] = all(g["met"] is True for g in result["goals"].values())
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"{args.recipe}_recipe.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
