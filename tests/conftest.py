@@ -159,3 +159,21 @@ def module_cache_dir(tmp_path_factory):
         os.environ.pop("LITELAB_CACHE_DIR", None)
     else:
         os.environ["LITELAB_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def toy_colours():
+    """An easy two-class Dataset (reddish vs bluish noise images) for quick real trainings."""
+    from litelab.data import Dataset
+
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 2, n)
+        x = rng.integers(0, 120, (n, 32, 32, 3))
+        x[y == 0, ..., 0] += 120
+        x[y == 1, ..., 2] += 120
+        return x.astype(np.uint8), y.astype(np.int64)
+
+    (xt, yt), (xv, yv), (xs, ys) = make(192), make(32), make(64)
+    return Dataset(xt, yt, xv, yv, xs, ys, ["red", "blue"], "toy colours")

@@ -14,7 +14,6 @@ import tensorflow as tf
 from litelab import augment
 from litelab.cli import main
 from litelab.config import AUGMENTATIONS, TrainingConfig, resolve_config
-from litelab.data import Dataset
 from litelab.errors import LitelabError
 from litelab.pipeline import run
 from litelab.train import OneCycle, learning_rate, make_dataset, make_optimizer
@@ -156,27 +155,10 @@ def test_cli_rejects_a_bad_schedule_in_one_line(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def _toy_data(n_train=192, n_test=64, seed=0) -> Dataset:
-    """Two colours, an easy problem: red-ish vs blue-ish images with noise."""
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        y = rng.integers(0, 2, n)
-        x = rng.integers(0, 120, (n, 32, 32, 3))
-        x[y == 0, ..., 0] += 120
-        x[y == 1, ..., 2] += 120
-        return x.astype(np.uint8), y.astype(np.int64)
-
-    x_train, y_train = make(n_train)
-    x_val, y_val = make(32)
-    x_test, y_test = make(n_test)
-    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, ["red", "blue"], "toy colours")
-
-
-def test_fast_recipe_trains_resumes_and_reports_tta(tmp_path):
+def test_fast_recipe_trains_resumes_and_reports_tta(tmp_path, toy_colours):
     from litelab.train import StopAfterEpochs
 
-    data = _toy_data()
+    data = toy_colours
     # a toy-sized run: small batches and a gentler peak so BN's moving stats keep up
     over = {"model": "fastnet", "epochs": 4, "batch_size": 16, "learning_rate": 0.02}
     cfg = resolve_config(None, {"source": "toy"}, over, str(tmp_path))

@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from litelab import zoo
 from litelab.cli import main
 from litelab.config import resolve_config
-from litelab.data import Dataset
 from litelab.errors import LitelabError
 from litelab.export.inspect import inspect_tflite
 from litelab.export.mcu import measure_arena
@@ -26,26 +24,12 @@ from litelab.zoo.publish import publish
 PACKAGE_ZOO = Path(zoo.__file__).resolve().parent
 
 
-def _toy_data(seed=0) -> Dataset:
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        y = rng.integers(0, 2, n)
-        x = rng.integers(0, 120, (n, 32, 32, 3))
-        x[y == 0, ..., 0] += 120
-        x[y == 1, ..., 2] += 120
-        return x.astype(np.uint8), y.astype(np.int64)
-
-    (xt, yt), (xv, yv), (xs, ys) = make(128), make(16), make(40)
-    return Dataset(xt, yt, xv, yv, xs, ys, ["red", "blue"], "toy colours")
-
-
 @pytest.fixture(scope="module")
-def toy_zoo(tmp_path_factory):
+def toy_zoo(tmp_path_factory, toy_colours):
     """A zoo folder with one entry, published from a 2-epoch lenet5 run on toy colours."""
     root = tmp_path_factory.mktemp("zoo")
     runs = tmp_path_factory.mktemp("runs")
-    data = _toy_data()
+    data = toy_colours
     cfg = resolve_config(None, {"source": "toy"}, {"model": "lenet5", "epochs": 2}, str(runs))
     result = run(cfg, data=data, progress=False, verbose=0)
     entry = publish(
