@@ -47,7 +47,7 @@ def fast_vgg(
 
     The full-resolution layer is kept narrow: on 2 cores its memory-bound BatchNorm, ReLU
     and pooling over 32x32 maps cost more than its arithmetic, and 16 channels there train
-    about 1.35x faster than 32 (benchmarks/fast_widths.py)."""
+    about 1.2x faster than 32 (benchmarks/fast_widths.py)."""
     inputs = keras.Input(shape=input_shape)
     x = inputs
     for i, filters in enumerate(widths):

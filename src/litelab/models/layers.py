@@ -3,9 +3,10 @@
 :class:`BatchNorm` is Keras' ``BatchNormalization`` with one change: when training on the
 TensorFlow backend it computes the batch statistics and the normalisation in TF's single
 fused kernel instead of Keras' separate moments and arithmetic ops. On the 2-core CPU this
-trains ``fastnet`` about 10% faster (benchmarks/fast_recipe.py measures it); everywhere
+trains a fastnet-like model about 8% faster (benchmarks/fast_widths.py); everywhere
 else (inference, export, other backends, masks, renorm) it is the stock layer, so the
-saved model and its TFLite conversion are unchanged.
+saved model and its TFLite conversion are unchanged. One difference: TF's kernel feeds
+the moving variance the unbiased (n - 1) batch variance, Keras the biased one.
 """
 
 from __future__ import annotations
