@@ -7,7 +7,8 @@ Variants, alternated round by round so that load from other work hits all alike:
   batch 32, adam 1e-3, 10 epochs, validation every epoch) — see seed_baseline.py;
 - ``litelab``: ``litelab run --model baseline`` (the same recipe: batch 32, adam 1e-3);
 - ``litelab-b128``: ``litelab run --model baseline --batch-size 128 --lr 0.002`` (a larger
-  batch with the learning rate raised to keep the accuracy).
+  batch with the learning rate raised to keep the accuracy);
+- ``litelab-b256``: the same at batch 256, lr 0.003 (only with ``--variants``).
 
 Images/s are training images per second of fit time (validation included, as in the course
 script). Writes benchmarks/results/throughput.json:
@@ -33,6 +34,7 @@ from seed_baseline import DEFAULT_DATA, ROOT, course_script, litelab_cli  # noqa
 VARIANTS = {
     "litelab": [],
     "litelab-b128": ["--batch-size", "128", "--lr", "0.002"],
+    "litelab-b256": ["--batch-size", "256", "--lr", "0.003"],
 }
 
 
@@ -42,6 +44,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--variants",
+        default="litelab,litelab-b128",
+        help=f"comma list of litelab variants to race against the course: {', '.join(VARIANTS)}",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     args = parser.parse_args()
 
@@ -51,12 +58,13 @@ def main() -> None:
     from litelab.config import DatasetConfig
     from litelab.data import load_dataset
 
+    chosen = {k: VARIANTS[k] for k in args.variants.split(",") if k}
     data = load_dataset(DatasetConfig(source=args.data, val_split=0.0), progress=False)
-    rows: dict[str, list[dict]] = {"course": [], **{k: [] for k in VARIANTS}}
+    rows: dict[str, list[dict]] = {"course": [], **{k: [] for k in chosen}}
     for i in range(args.repeats):
         print(f"round {i + 1}: course", file=sys.stderr, flush=True)
         rows["course"].append(course_script(data, args.epochs, args.seed))
-        for name, extra in VARIANTS.items():
+        for name, extra in chosen.items():
             print(f"round {i + 1}: {name}", file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory() as tmp:
                 rows[name].append(litelab_cli(args.data, args.epochs, args.seed, Path(tmp), extra))
@@ -73,7 +81,7 @@ def main() -> None:
     course_ips = results["course"]["train_images_per_second"]
     course_acc = results["course"]["test_accuracy"]
     verdicts = {}
-    for name in VARIANTS:
+    for name in chosen:
         r = results[name]
         ratio = round(r["train_images_per_second"] / course_ips, 3)
         verdicts[name] = {
