@@ -111,6 +111,31 @@ def litelab_cli(
     }
 
 
+def summary(rows: list[dict]) -> dict:
+    """Medians of a variant's rounds, with every round kept beside them."""
+    out = {
+        k: statistics.median(r[k] for r in rows)
+        for k in ("fit_seconds", "train_images_per_second", "test_accuracy")
+    }
+    out["each_round"] = rows
+    return out
+
+
+def machine() -> dict:
+    """The machine and versions a result was measured with."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -121,9 +146,6 @@ def main() -> None:
         "--out", default=str(ROOT / "benchmarks" / "results" / "seed_baseline.json")
     )
     args = parser.parse_args()
-
-    import keras
-    import tensorflow as tf
 
     from litelab.config import DatasetConfig
     from litelab.data import load_dataset
@@ -138,14 +160,6 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             lites.append(litelab_cli(args.data, args.epochs, args.seed, Path(tmp)))
 
-    def summary(rows: list[dict]) -> dict:
-        out = {
-            k: statistics.median(r[k] for r in rows)
-            for k in ("fit_seconds", "train_images_per_second", "test_accuracy")
-        }
-        out["each_round"] = rows
-        return out
-
     course, lite = summary(courses), summary(lites)
     result = {
         "benchmark": "seed 000 baseline CNN, 10 epochs: course script vs litelab run",
@@ -156,14 +170,7 @@ def main() -> None:
         "throughput_ratio_litelab_over_course": round(
             lite["train_images_per_second"] / course["train_images_per_second"], 3
         ),
-        "machine": {
-            "cpus": len(os.sched_getaffinity(0)),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "backend": keras.backend.backend(),
-        },
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_baseline import DEFAULT_DATA, ROOT, course_script, litelab_cli  # noqa: E402
+from seed_baseline import (  # noqa: E402
+    DEFAULT_DATA,
+    ROOT,
+    course_script,
+    litelab_cli,
+    machine,
+    summary,
+)
 
 VARIANTS = {
     "litelab": [],
@@ -52,9 +56,6 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     args = parser.parse_args()
 
-    import keras
-    import tensorflow as tf
-
     from litelab.config import DatasetConfig
     from litelab.data import load_dataset
 
@@ -68,14 +69,6 @@ def main() -> None:
             print(f"round {i + 1}: {name}", file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory() as tmp:
                 rows[name].append(litelab_cli(args.data, args.epochs, args.seed, Path(tmp), extra))
-
-    def summary(rs: list[dict]) -> dict:
-        out = {
-            k: statistics.median(r[k] for r in rs)
-            for k in ("fit_seconds", "train_images_per_second", "test_accuracy")
-        }
-        out["each_round"] = rs
-        return out
 
     results = {name: summary(rs) for name, rs in rows.items()}
     course_ips = results["course"]["train_images_per_second"]
@@ -95,14 +88,7 @@ def main() -> None:
         "rounds": args.repeats,
         "results": results,
         "verdicts": verdicts,
-        "machine": {
-            "cpus": len(os.sched_getaffinity(0)),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "backend": keras.backend.backend(),
-        },
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
