@@ -108,18 +108,12 @@ def predict_probs(
     images: np.ndarray,
     input_scale: float = 1.0,
     batch_size: int = 256,
-    tta: bool = False,
 ) -> np.ndarray:
     """Class probabilities for uint8 images, fed as ``pixel / 255 * input_scale``.
 
     Models whose last layer outputs logits are softmaxed here, so the result always sums
-    to one per row. With ``tta`` each image's probabilities are averaged with its mirror
-    image's (test-time flip augmentation).
+    to one per row.
     """
-    if tta:
-        plain = predict_probs(model, images, input_scale, batch_size)
-        mirrored = predict_probs(model, images[:, :, ::-1], input_scale, batch_size)
-        return (plain + mirrored) / 2
     from litelab.train import make_dataset
 
     ds = make_dataset(images, np.zeros(len(images), "int32"), batch_size, input_scale=input_scale)

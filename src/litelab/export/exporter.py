@@ -136,10 +136,17 @@ def resolve_source(source: str | Path) -> ExportSource:
     from litelab.runs import CONFIG_FILE, LABELS_FILE
     from litelab.zoo import PREFIX, is_zoo_ref, resolve
 
+    def label_lines(labels_path: Path) -> list[str] | None:
+        if not labels_path.is_file():
+            return None
+        text = labels_path.read_text(encoding="utf-8")
+        return [s.strip() for s in text.splitlines() if s.strip()]
+
     if is_zoo_ref(source):  # the shipped model; files go to export-<name>, not the package
         path = Path(resolve(source))
-        labels = [s.strip() for s in (path.parent / LABELS_FILE).read_text().splitlines()]
-        return ExportSource(path, None, [s for s in labels if s], str(source)[len(PREFIX) :])
+        return ExportSource(
+            path, None, label_lines(path.parent / LABELS_FILE), source[len(PREFIX) :]
+        )
     path = Path(source)
     if not path.exists():
         raise LitelabError(f"export source not found: {path}")
@@ -149,12 +156,7 @@ def resolve_source(source: str | Path) -> ExportSource:
             raise LitelabError(
                 f"run {path} has no model.keras (unfinished? `litelab train --resume {path}`)"
             )
-        labels_path = path / LABELS_FILE
-        labels = None
-        if labels_path.is_file():
-            text = labels_path.read_text(encoding="utf-8")
-            labels = [s.strip() for s in text.splitlines() if s.strip()]
-        return ExportSource(model, path, labels)
+        return ExportSource(model, path, label_lines(path / LABELS_FILE))
     if path.is_dir() and not (path / "saved_model.pb").is_file():
         raise LitelabError(
             f"{path} is neither a run folder (no config.toml) nor a SavedModel "
