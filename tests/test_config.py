@@ -109,3 +109,17 @@ def test_a_saved_config_file_reruns_the_same_config(tmp_path):
     path.write_text(tomli_w.dumps(cfg.to_dict()))
     assert resolve_config(read_toml(path)) == cfg
     assert resolve_config(read_toml(path), training_overrides={"epochs": 5}).training.epochs == 5
+
+
+def test_model_options_merge_file_and_flags_and_round_trip():
+    file_values = {"training": {"model": "cnn", "model_options": {"filters": [16, 32]}}}
+    cfg = resolve_config(file_values, None, {"model_options": {"dense_units": 128}})
+    assert cfg.training.model_options == {"filters": [16, 32], "dense_units": 128}
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_unknown_model_option_and_strategy_are_named():
+    with pytest.raises(LitelabError, match="model 'resnet8' has no option 'filters'"):
+        resolve_config(None, None, {"model": "resnet8", "model_options": {"filters": [8]}})
+    with pytest.raises(LitelabError, match="unknown strategy 'ring'"):
+        TrainingConfig(strategy="ring")

@@ -89,3 +89,37 @@ def test_mcunet_fits_the_resnet8_budget_on_paper():
     mcu, ref = build_model("mcunet"), build_model("resnet8")
     assert inspect_keras(mcu)["macs"] < inspect_keras(ref)["macs"]
     assert mcu.count_params() < ref.count_params()
+
+
+def test_cnn_family_defaults_are_the_baseline_and_options_change_it():
+    base, fam = build_model("baseline"), build_model("cnn")
+    assert fam.count_params() == base.count_params()
+    assert [type(x).__name__ for x in fam.layers] == [type(x).__name__ for x in base.layers]
+    deeper = build_model("cnn", filters=[32, 64], convs_per_block=2)
+    convs = [x for x in deeper.layers if type(x).__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [32, 32, 64, 64]
+    tanh = build_model("cnn", first_activation="tanh")
+    acts = [c.activation.__name__ for c in tanh.layers if type(c).__name__ == "Conv2D"]
+    assert acts == ["tanh", "relu"]
+    drop = build_model("cnn", dropout=0.5, dense_units=128)
+    assert [x.rate for x in drop.layers if type(x).__name__ == "Dropout"] == [0.5]
+    assert drop.layers[-3].units == 128  # Dense128, Dropout, Dense10
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"filters": [32, 64, 64, 64]}, "shrink a 32px image"),
+        ({"filters": []}, "positive integers"),
+        ({"dropout": 1.0}, "dropout must be in [0, 1)"),
+        ({"width": 2}, "has no option 'width'"),
+    ],
+)
+def test_cnn_bad_options_are_one_line_errors(options, message):
+    with pytest.raises(LitelabError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        build_model("cnn", **options)
+
+
+def test_fixed_models_take_no_options():
+    with pytest.raises(LitelabError, match="it takes none"):
+        build_model("baseline", filters=[8])

@@ -42,6 +42,20 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _model_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE in TOML syntax (``[32, 64]``, ``0.5``, ``"tanh"``, ``tanh``)."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value  # a bare word: a string
+
+
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument(
@@ -114,6 +128,19 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="average each test image with its mirror image at evaluation",
+    )
+    g.add_argument(
+        "--option",
+        dest="model_options",
+        action="append",
+        type=_model_option,
+        metavar="KEY=VALUE",
+        help="a model family's option, VALUE in TOML syntax, e.g. --model cnn "
+        "--option 'filters=[32,64,128]' --option dense_units=128 (repeatable)",
+    )
+    g.add_argument(
+        "--strategy",
+        help="tf.distribute strategy: default (one device) or mirrored (every GPU here)",
     )
     g.add_argument("--lr", dest="learning_rate", type=_float, help="learning rate")
     g.add_argument("--activation", help="hidden-layer activation: relu, tanh, ...")
@@ -227,6 +254,7 @@ TRAINING_FLAGS = (
     "label_smoothing",
     "weight_decay",
     "tta",
+    "strategy",
 )
 
 
@@ -244,6 +272,7 @@ def _run_config(args: argparse.Namespace) -> Any:
     if augment is not None:
         augment = () if augment.strip().lower() in ("none", "") else augment
     training["augment"] = augment
+    training["model_options"] = dict(args.model_options) if args.model_options else None
     return resolve_config(
         file_values, _data_values(args), training, args.runs_dir, recipe=args.recipe
     )
@@ -400,6 +429,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from litelab.models import build_model, get_model_spec, model_names
+    from litelab.models.registry import model_options
 
     rows = []
     for name in model_names():
@@ -410,6 +440,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "params": int(build_model(name).count_params()),
                 "source": spec.source,
                 "layers": spec.description,
+                "options": model_options(name),
                 "recipe": {
                     k: list(v) if isinstance(v, tuple) else v for k, v in spec.recipe.items()
                 },
@@ -422,6 +453,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['name']:<12} {r['params']:>10,}  {r['source']}")
         print(f"{'':<12} {'':>10}  {r['layers']}")
+        if r["options"]:
+            print(f"{'':<12} {'':>10}  options (--option KEY=VALUE): {', '.join(r['options'])}")
     return 0
 
 

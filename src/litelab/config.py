@@ -21,6 +21,7 @@ OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop")
 SCHEDULES = ("constant", "onecycle", "cosine")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
 AUGMENTATIONS = ("flip", "crop", "cutout", "shift", "rotation")  # see litelab.augment
+STRATEGIES = ("default", "mirrored")  # tf.distribute: one device, or all GPUs of one machine
 
 
 # Named recipes: a model plus the data and training settings that make a goal of issue 4.
@@ -84,7 +85,9 @@ class TrainingConfig:
     0 to ``learning_rate`` over the first ``warmup`` fraction of steps, then a linear fall
     to 0; "cosine", the same ramp then a cosine fall. ``weight_decay`` is decoupled and
     spares biases and BatchNorm. ``tta`` averages the predictions on each test image and
-    its mirror image at evaluation.
+    its mirror image at evaluation. ``model_options`` are the model family's own knobs
+    (see ``litelab models``; e.g. ``filters`` of ``cnn``). ``strategy`` "mirrored" trains
+    on every GPU of this machine with ``tf.distribute.MirroredStrategy``.
     """
 
     model: str = "baseline"
@@ -102,8 +105,16 @@ class TrainingConfig:
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
     tta: bool = False
+    model_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    strategy: str = "default"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model_options, dict):
+            raise LitelabError("[training.model_options] must be a table of option = value")
+        if self.strategy not in STRATEGIES:
+            raise LitelabError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
         if self.epochs < 1:
             raise LitelabError(f"--epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -153,8 +164,10 @@ class RunConfig:
         def clean(obj: Any) -> dict[str, Any]:
             out = {}
             for key, value in dataclasses.asdict(obj).items():
-                if value is None:
+                if value is None or value == {}:
                     continue
+                if isinstance(value, dict):
+                    value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
                 out[key] = list(value) if isinstance(value, tuple) else value
             return out
 
@@ -233,7 +246,18 @@ def resolve_config(
         "model",
         file_training.get("model", named["training"].get("model", TrainingConfig.model)),
     )
+    from litelab.models.registry import model_options
+
     model_recipe = dict(get_model_spec(model_name).recipe)
+    options = {  # merged key by key, so a flag can change one option of the file's
+        **dict(file_training.get("model_options") or {}),
+        **dict(train_over.get("model_options") or {}),
+    }
+    known = model_options(model_name)
+    for key in options:
+        if key not in known:
+            takes = f"it takes {', '.join(known)}" if known else "it takes none"
+            raise LitelabError(f"model {model_name!r} has no option {key!r}; {takes}")
     training = _build(
         TrainingConfig,
         {
@@ -242,6 +266,7 @@ def resolve_config(
             **file_training,
             **train_over,
             "model": model_name,
+            "model_options": options,
         },
     )
     data = _build(DatasetConfig, {**named["data"], **file_data, **data_over})

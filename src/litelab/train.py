@@ -241,6 +241,16 @@ def read_checkpoint_state(run_dir: Path) -> dict[str, Any] | None:
         raise LitelabError(f"checkpoint state {state_path} is unreadable: {exc}") from None
 
 
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """``"mirrored"``: synchronous data parallelism over every GPU of this machine (or the
+    CPU when there is none); ``"default"``: TF's no-op strategy (one device)."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "default":
+        return tf.distribute.get_strategy()
+    raise LitelabError(f"unknown strategy {name!r}; choose default or mirrored")
+
+
 def train(
     cfg: TrainingConfig,
     data: Any,
@@ -263,22 +273,25 @@ def train(
     initial_epoch = 0
     seed_everything(cfg.seed, cfg.deterministic)
     steps_per_epoch = -(-len(data.x_train) // cfg.batch_size)
-    if resume:
-        state = read_checkpoint_state(run_dir)
-        if state is None:
-            raise LitelabError(f"nothing to resume in {run_dir}: it has no checkpoint/ folder")
-        model = load_checkpoint_model(ckpt_dir / CHECKPOINT_MODEL)
-        initial_epoch = int(state["epochs_done"])
-        history = state["history"]
-        seconds = float(state["train_seconds"])
-    else:
-        input_shape = tuple(data.x_train.shape[1:])
-        model = compile_model(
-            build_model(cfg.model, input_shape, data.num_classes, cfg.activation),
-            cfg,
-            steps_per_epoch,
-        )
-        write_text(run_dir / "summary.txt", model_summary(model))
+    with distribution_strategy(cfg.strategy).scope():
+        if resume:
+            state = read_checkpoint_state(run_dir)
+            if state is None:
+                raise LitelabError(f"nothing to resume in {run_dir}: it has no checkpoint/ folder")
+            model = load_checkpoint_model(ckpt_dir / CHECKPOINT_MODEL)
+            initial_epoch = int(state["epochs_done"])
+            history = state["history"]
+            seconds = float(state["train_seconds"])
+        else:
+            input_shape = tuple(data.x_train.shape[1:])
+            model = compile_model(
+                build_model(
+                    cfg.model, input_shape, data.num_classes, cfg.activation, **cfg.model_options
+                ),
+                cfg,
+                steps_per_epoch,
+            )
+            write_text(run_dir / "summary.txt", model_summary(model))
 
     one_hot = data.num_classes if cfg.label_smoothing else None
     train_ds = make_dataset(

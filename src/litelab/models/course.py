@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from litelab.errors import LitelabError
 from litelab.models.registry import register
 
 
@@ -148,3 +149,66 @@ def lenet5(input_shape, num_classes, activation="tanh"):
         ],
         name="lenet5",
     )
+
+
+@register(
+    "cnn",
+    source="seed 004 (making the CNN better): the baseline as a family the study and the "
+    "tuner vary",
+    description="n x (Conv[-Conv]-Pool) + Dense + optional Dropout; options in "
+    "[training.model_options] (defaults: the baseline)",
+    optimizer="adam",
+    learning_rate=1e-3,
+    batch_size=32,
+    epochs=10,
+)
+def cnn(
+    input_shape,
+    num_classes,
+    activation="relu",
+    *,
+    filters=(32, 64),
+    convs_per_block=1,
+    dense_units=64,
+    dropout=0.0,
+    first_activation=None,
+):
+    """The course's CNN with its knobs exposed (seed 004 and its keras-tuner space).
+
+    One block per entry of ``filters``: ``convs_per_block`` 3x3 convolutions, then 2x2 max
+    pooling (valid padding, as in the baseline). Then Flatten, a hidden Dense of
+    ``dense_units`` (0 drops it), Dropout of ``dropout`` before the output, and softmax.
+    ``first_activation`` replaces the activation of the first convolution only (the
+    course's "one tanh layer"). With the defaults it is the baseline, parameter for
+    parameter (167,562).
+    """
+    filters = [int(f) for f in filters]
+    if not filters or any(f < 1 for f in filters):
+        raise LitelabError(f"model_options.filters must be positive integers, got {filters}")
+    if int(convs_per_block) < 1:
+        raise LitelabError(f"model_options.convs_per_block must be >= 1, got {convs_per_block}")
+    if int(dense_units) < 0:
+        raise LitelabError(f"model_options.dense_units must be >= 0, got {dense_units}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise LitelabError(f"model_options.dropout must be in [0, 1), got {dropout}")
+    side = int(input_shape[0])
+    for _ in filters:
+        side = (side - 2 * int(convs_per_block)) // 2
+    if side < 1:
+        raise LitelabError(
+            f"{len(filters)} blocks of {convs_per_block} convolution(s) shrink a "
+            f"{input_shape[0]}px image to nothing; use fewer blocks or convolutions"
+        )
+    model = keras.Sequential([keras.Input(shape=input_shape)], name="cnn")
+    for i, f in enumerate(filters):
+        for j in range(int(convs_per_block)):
+            act = first_activation if (i == 0 and j == 0 and first_activation) else activation
+            model.add(layers.Conv2D(f, 3, activation=act))
+        model.add(layers.MaxPooling2D(2))
+    model.add(layers.Flatten())
+    if int(dense_units):
+        model.add(layers.Dense(int(dense_units), activation=activation))
+    if float(dropout):
+        model.add(layers.Dropout(float(dropout)))
+    model.add(layers.Dense(num_classes, activation="softmax"))
+    return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,10 +64,27 @@ def build_model(
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
     activation: str = "relu",
+    **options: Any,
 ) -> Any:
-    """Build an uncompiled zoo model. Inputs are float images scaled to 0..1."""
+    """Build an uncompiled zoo model. Inputs are float images scaled to 0..1.
+
+    ``options`` are the family's own keyword arguments (``[training.model_options]`` in a
+    config); a name the builder does not take is a one-line error that lists those it does.
+    """
     spec = get_model_spec(name)
+    if options:
+        known = model_options(name)
+        for key in options:
+            if key not in known:
+                takes = f"it takes {', '.join(known)}" if known else "it takes none"
+                raise LitelabError(f"model {name!r} has no option {key!r}; {takes}")
     model = spec.build(
-        input_shape=tuple(input_shape), num_classes=num_classes, activation=activation
+        input_shape=tuple(input_shape), num_classes=num_classes, activation=activation, **options
     )
     return model
+
+
+def model_options(name: str) -> list[str]:
+    """The keyword-only options a family's builder takes (empty for fixed models)."""
+    params = inspect.signature(get_model_spec(name).build).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
