@@ -177,3 +177,19 @@ def toy_colours():
 
     (xt, yt), (xv, yv), (xs, ys) = make(192), make(32), make(64)
     return Dataset(xt, yt, xv, yv, xs, ys, ["red", "blue"], "toy colours")
+
+
+@pytest.fixture(scope="session")
+def toy_npz(toy_colours, tmp_path_factory):
+    """toy_colours as an .npz data source (train+val as x_train), for CLI runs."""
+    d = toy_colours
+    path = tmp_path_factory.mktemp("toy") / "toy.npz"
+    np.savez(
+        path,
+        x_train=np.concatenate([d.x_train, d.x_val]),
+        y_train=np.concatenate([d.y_train, d.y_val]),
+        x_test=d.x_test,
+        y_test=d.y_test,
+        classes=np.array(d.classes),
+    )
+    return path

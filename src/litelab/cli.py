@@ -5,6 +5,8 @@ litelab train      the same job; with --resume continues an interrupted run
 litelab evaluate   any Keras model file on any data source
 litelab predict    top-3 classes for image files
 litelab models     the zoo, with parameter counts
+litelab tune       keras-tuner search; the best model retrained as a run
+litelab experiment the course's manual study (or a plan file), one comparison table
 """
 
 from __future__ import annotations
@@ -228,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_inspect_parser(sub)
     add_deploy_parser(sub)
+
+    from litelab.tune.cli import add_tune_parsers
+
+    add_tune_parsers(sub)
 
     p = sub.add_parser("zoo", help="list the trained models shipped with litelab (zoo:<name>)")
     p.add_argument("name", nargs="?", help="show one entry's whole card")
@@ -486,7 +492,15 @@ COMMANDS = {
     "predict": cmd_predict,
     "models": cmd_models,
     "zoo": cmd_zoo,
+    "tune": lambda args: _tune_cli().cmd_tune(args),
+    "experiment": lambda args: _tune_cli().cmd_experiment(args),
 }
+
+
+def _tune_cli() -> Any:
+    from litelab.tune import cli as tune_cli  # keras-tuner loads only for these verbs
+
+    return tune_cli
 
 
 def _quiet_tensorflow() -> None:

@@ -58,11 +58,14 @@ def run(
     verbose: int | str = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
     data: Dataset | None = None,
+    run_name: str | None = None,
 ) -> RunResult:
     """Train, save and evaluate one model; returns the run directory and metrics.
 
     ``resume`` continues an interrupted run from its last finished epoch (the run's own
-    config is used). ``data`` lets a caller pass an already loaded dataset.
+    config is used). ``data`` lets a caller pass an already loaded dataset. ``run_name``
+    names the new run folder inside ``config.runs_dir`` (it must not exist yet) instead of
+    the usual ``<timestamp>-<model>``.
     """
     if resume is not None:
         run_dir = Path(resume)
@@ -78,7 +81,7 @@ def run(
     if data.num_classes < 2:
         raise LitelabError(f"the data has {data.num_classes} class; at least 2 are needed")
     if resume is None:  # only now: a source that fails to load leaves no empty run folder
-        run_dir = new_run_dir(config.runs_dir, config.training.model)
+        run_dir = new_run_dir(config.runs_dir, config.training.model, name=run_name)
         write_config(run_dir, config)
     write_labels(run_dir, data.classes)
     result = train(

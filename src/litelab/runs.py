@@ -39,10 +39,13 @@ LABELS_FILE = "labels.txt"
 MODEL_FILES = ("model.keras", "model.h5", "saved_model")
 
 
-def new_run_dir(runs_dir: str | Path, model_name: str, now: float | None = None) -> Path:
+def new_run_dir(
+    runs_dir: str | Path, model_name: str, now: float | None = None, name: str | None = None
+) -> Path:
     """Create and return a fresh ``<runs_dir>/<timestamp>-<model>`` folder.
 
-    An existing folder is never reused: a clash gets a ``-2``, ``-3``... suffix.
+    An existing folder is never reused: a clash gets a ``-2``, ``-3``... suffix. With
+    ``name`` the folder is exactly ``<runs_dir>/<name>``, and an existing one is an error.
     """
     runs_dir = Path(runs_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
@@ -51,6 +54,12 @@ def new_run_dir(runs_dir: str | Path, model_name: str, now: float | None = None)
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LitelabError(f"cannot create runs folder {runs_dir}: {exc.strerror}") from None
+    if name is not None:
+        try:
+            (runs_dir / name).mkdir()
+        except FileExistsError:
+            raise LitelabError(f"{runs_dir / name} already exists; not overwriting it") from None
+        return runs_dir / name
     for i in range(1, 1000):
         path = runs_dir / (base if i == 1 else f"{base}-{i}")
         try:

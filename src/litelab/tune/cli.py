@@ -1,0 +1,204 @@
+"""``litelab tune`` and ``litelab experiment``: flags in, one library call, a summary out.
+
+Wired into ``litelab.cli`` with ``add_tune_parsers(sub)``; the logic is in
+:mod:`litelab.tune.search` and :mod:`litelab.tune.experiment`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from litelab.errors import LitelabError
+
+SEARCH_FLAGS = ("tuner", "trials", "max_epochs", "objective", "patience", "factor", "strategy")
+
+
+def add_tune_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``tune`` and ``experiment`` on ``subparsers``."""
+    from litelab.cli import _add_data_flags, _float, _int  # here: cli imports us
+
+    p = subparsers.add_parser(
+        "tune",
+        help="keras-tuner search over the course CNN; the best model retrained as a run",
+        description="Search the course's CNN space with keras-tuner (random, hyperband, "
+        "bayesian), report every trial, and retrain the best on train+val into <out>/best.",
+    )
+    _add_data_flags(p)
+    p.add_argument("--seed", type=_int, help="random seed (default 42)")
+    p.add_argument("--tuner", help="random, hyperband (default) or bayesian")
+    p.add_argument("--trials", type=_int, help="most trials to run (default 10)")
+    p.add_argument(
+        "--max-epochs",
+        type=_int,
+        help="epochs of the longest trial (default 10); Hyperband's max_epochs",
+    )
+    p.add_argument("--objective", help="val_accuracy (default), val_loss, accuracy or loss")
+    p.add_argument(
+        "--patience", type=_int, help="early stopping: epochs without val_loss gain (default 5)"
+    )
+    p.add_argument("--factor", type=_int, help="Hyperband's reduction factor (default 3)")
+    p.add_argument("--space", metavar="TOML", help="search-space file (see litelab.tune.space)")
+    p.add_argument("--strategy", help="default, or mirrored: every GPU of this machine per trial")
+    p.add_argument(
+        "--budget-minutes",
+        type=_float,
+        metavar="M",
+        help="stop the search cleanly after M minutes of wall-clock time",
+    )
+    p.add_argument("--out", metavar="DIR", help="the search folder (default runs/tune-<time>)")
+    p.add_argument("--runs-dir", default="runs", help="where --out defaults to (runs/)")
+    p.add_argument("--resume", metavar="DIR", help="continue the search in DIR")
+    p.add_argument(
+        "--no-retrain",
+        dest="retrain",
+        action="store_false",
+        help="stop after the search; do not retrain the best model",
+    )
+    g = p.add_argument_group("distributed (keras-tuner's chief/worker mode)")
+    g.add_argument("--distributed", choices=("chief", "worker"), help="this process's role")
+    g.add_argument("--chief", metavar="HOST:PORT", help="where the chief listens")
+    g.add_argument("--worker-id", help="a unique name for this worker (default: its pid)")
+    g.add_argument(
+        "--connect-timeout",
+        type=_float,
+        default=60.0,
+        metavar="S",
+        help="how long a worker waits for its chief (default 60 s)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+    p = subparsers.add_parser(
+        "experiment",
+        help="train the variants of a plan (default: the course's study) and compare them",
+        description="Train every variant of a plan under the same data, seed and budget; "
+        "write one comparison table and one figure of all validation curves.",
+    )
+    _add_data_flags(p)
+    p.add_argument("--plan", default="course", help="a built-in plan (course) or a TOML file")
+    p.add_argument("--seed", type=_int, help="random seed for every variant (default 42)")
+    p.add_argument(
+        "--variants", metavar="LIST", help="comma list: run only these variants of the plan"
+    )
+    p.add_argument("--out", metavar="DIR", help="the experiment folder")
+    p.add_argument("--runs-dir", default="runs", help="where --out defaults to (runs/)")
+    p.add_argument("--resume", metavar="DIR", help="continue an experiment: skip finished ones")
+    p.add_argument("--no-int8", dest="int8", action="store_false", help="skip int8 sizes")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    """TuneSettings from the flags given, over the saved ones when resuming."""
+    import dataclasses
+
+    from litelab.cli import _data_values
+    from litelab.config import DatasetConfig
+    from litelab.tune.search import TuneSettings, read_settings, space_table
+
+    given = {k: getattr(args, k) for k in SEARCH_FLAGS if getattr(args, k) is not None}
+    if args.seed is not None:
+        given["seed"] = args.seed
+    data_given = {k: v for k, v in _data_values(args).items() if v is not None}
+    if args.resume:
+        base = read_settings(args.resume)
+    else:
+        base = TuneSettings(data=DatasetConfig(val_split=0.2))
+    if args.space is not None:
+        given["space"] = space_table(args.space, given.get("max_epochs", base.max_epochs))
+    data = dataclasses.replace(base.data, **data_given) if data_given else base.data
+    try:
+        return TuneSettings(**{**dataclasses.asdict(base), "data": data, **given})
+    except TypeError as exc:
+        raise LitelabError(f"bad tune settings: {exc}") from None
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from litelab.tune.search import tune
+
+    if args.resume and args.out:
+        raise LitelabError("--resume continues its own folder; drop --out")
+    settings = _settings(args)
+    try:
+        result = tune(
+            settings,
+            out=args.out,
+            runs_dir=args.runs_dir,
+            resume=args.resume,
+            budget_minutes=args.budget_minutes,
+            distributed_role=args.distributed,
+            chief=args.chief,
+            worker_id=args.worker_id,
+            connect_timeout=args.connect_timeout,
+            retrain=args.retrain,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            "\nlitelab: interrupted; finished trials are kept. Continue with: "
+            "litelab tune --resume <search folder>",
+            file=sys.stderr,
+        )
+        return 130
+    if result.role == "worker":
+        print(f"worker done: its trials are in {result.tune_dir}")
+        return 0
+    done = sum(1 for t in result.trials if t["status"] == "COMPLETED")
+    print(f"search folder: {result.tune_dir}")
+    print(f"ended: {result.ended}; {done} of {len(result.trials)} trials completed")
+    if result.best:
+        obj = settings.objective
+        print(f"best trial {result.best['trial']}: {obj} {result.best[obj]:.4f}")
+        print(
+            "best hyperparameters: "
+            + ", ".join(f"{k}={v}" for k, v in result.best["hyperparameters"].items())
+        )
+    if result.best_metrics:
+        m = result.best_metrics
+        print(
+            f"retrained on train+val: test accuracy {m['test_accuracy']:.4f}  "
+            f"params {m['params']:,}  run folder: {result.best_run}"
+        )
+    print(f"report: {result.tune_dir / 'report.md'}")
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from litelab.cli import _data_values
+    from litelab.tune.experiment import load_plan, run_experiment
+
+    only = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
+    if args.resume:
+        given = [f for f in ("source", "out", "variants", "seed") if getattr(args, f, None)]
+        if given:
+            raise LitelabError(f"--resume uses the experiment's own settings; drop --{given[0]}")
+        plan = None
+    else:
+        plan = load_plan(args.plan)
+    training = {"seed": args.seed} if args.seed is not None else {}
+    try:
+        result = run_experiment(
+            plan,
+            data_overrides=_data_values(args),
+            training_overrides=training,
+            only=only,
+            out=args.out,
+            runs_dir=args.runs_dir,
+            resume=args.resume,
+            int8=args.int8,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            "\nlitelab: interrupted; finished variants are kept. Continue with: "
+            "litelab experiment --resume <experiment folder>",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"experiment folder: {result.exp_dir}")
+    print((result.exp_dir / "comparison.md").read_text(encoding="utf-8"), end="")
+    if result.best:
+        b = result.best
+        print(f"best: {b['variant']} ({100 * b['test_accuracy']:.2f}% test accuracy)")
+    print(f"report: {result.exp_dir / 'report.md'}")
+    return 0
