@@ -309,16 +309,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             verbose=0 if args.quiet else "auto",
         )
     except KeyboardInterrupt:
-        print(
-            f"\n{PROG}: interrupted; finished epochs are kept. Continue with: "
-            f"{PROG} train --resume <run folder>",
-            file=sys.stderr,
-        )
-        return 130
+        return interrupted("epochs", "train --resume <run folder>")
     m = result.metrics
     print(f"run folder: {result.run_dir}")
     _print_run(m, result.run_dir)
     return _export_and_deploy(result.run_dir, args) if args.export else 0
+
+
+def interrupted(kept: str, resume: str) -> int:
+    """What Ctrl-C prints: what was kept and the command that continues; exit code 130."""
+    print(
+        f"\n{PROG}: interrupted; finished {kept} are kept. Continue with: {PROG} {resume}",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def _export_and_deploy(run_dir: Any, args: argparse.Namespace) -> int:

@@ -47,27 +47,37 @@ def new_run_dir(
     An existing folder is never reused: a clash gets a ``-2``, ``-3``... suffix. With
     ``name`` the folder is exactly ``<runs_dir>/<name>``, and an existing one is an error.
     """
-    runs_dir = Path(runs_dir)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    base = f"{stamp}-{model_name}"
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LitelabError(f"cannot create runs folder {runs_dir}: {exc.strerror}") from None
     if name is not None:
+        runs_dir = _make_parent(runs_dir)
         try:
             (runs_dir / name).mkdir()
         except FileExistsError:
             raise LitelabError(f"{runs_dir / name} already exists; not overwriting it") from None
         return runs_dir / name
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return new_folder(runs_dir, f"{stamp}-{model_name}")
+
+
+def new_folder(parent: str | Path, base: str) -> Path:
+    """Create ``<parent>/<base>``, or ``<base>-2``, ``-3``... if taken; never reuse one."""
+    parent = _make_parent(parent)
     for i in range(1, 1000):
-        path = runs_dir / (base if i == 1 else f"{base}-{i}")
+        path = parent / (base if i == 1 else f"{base}-{i}")
         try:
             path.mkdir()
             return path
         except FileExistsError:
             continue
-    raise LitelabError(f"too many runs named {base} in {runs_dir}")
+    raise LitelabError(f"too many folders named {base} in {parent}")
+
+
+def _make_parent(parent: str | Path) -> Path:
+    parent = Path(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LitelabError(f"cannot create runs folder {parent}: {exc.strerror}") from None
+    return parent
 
 
 def write_config(run_dir: Path, config: RunConfig) -> Path:

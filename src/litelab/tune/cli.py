@@ -7,7 +7,6 @@ Wired into ``litelab.cli`` with ``add_tune_parsers(sub)``; the logic is in
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from litelab.errors import LitelabError
@@ -114,6 +113,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from litelab.cli import interrupted
     from litelab.tune.search import tune
 
     if args.resume and args.out:
@@ -134,12 +134,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except KeyboardInterrupt:
-        print(
-            "\nlitelab: interrupted; finished trials are kept. Continue with: "
-            "litelab tune --resume <search folder>",
-            file=sys.stderr,
-        )
-        return 130
+        return interrupted("trials", "tune --resume <search folder>")
     if result.role == "worker":
         print(f"worker done: its trials are in {result.tune_dir}")
         return 0
@@ -164,7 +159,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from litelab.cli import _data_values
+    from litelab.cli import _data_values, interrupted
     from litelab.tune.experiment import load_plan, run_experiment
 
     only = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
@@ -189,12 +184,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except KeyboardInterrupt:
-        print(
-            "\nlitelab: interrupted; finished variants are kept. Continue with: "
-            "litelab experiment --resume <experiment folder>",
-            file=sys.stderr,
-        )
-        return 130
+        return interrupted("variants", "experiment --resume <experiment folder>")
     print(f"experiment folder: {result.exp_dir}")
     print((result.exp_dir / "comparison.md").read_text(encoding="utf-8"), end="")
     if result.best:

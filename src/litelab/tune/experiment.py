@@ -51,6 +51,7 @@ from litelab.config import RunConfig, resolve_config
 from litelab.data import load_dataset
 from litelab.errors import LitelabError
 from litelab.io import write_json, write_text
+from litelab.runs import new_folder
 
 PLAN_FILE = "plan.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -243,23 +244,6 @@ class ExperimentResult:
     best: dict[str, Any] | None
 
 
-def _new_dir(runs_dir: str | Path, plan: str) -> Path:
-    runs_dir = Path(runs_dir)
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LitelabError(f"cannot create runs folder {runs_dir}: {exc.strerror}") from None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1, 1000):
-        path = runs_dir / (f"experiment-{plan}-{stamp}" + ("" if i == 1 else f"-{i}"))
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise LitelabError(f"too many experiments named experiment-{plan}-{stamp} in {runs_dir}")
-
-
 def run_experiment(
     plan: Plan | None = None,
     *,
@@ -314,11 +298,12 @@ def run_experiment(
         if exp_dir.exists() and any(exp_dir.iterdir()):
             raise LitelabError(f"{exp_dir} exists and is not empty; not writing into it")
     data = load_dataset(data_cfg, seed=seed, progress=progress)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     if resume is None:
         if out is not None:
             exp_dir.mkdir(parents=True, exist_ok=True)
         else:
-            exp_dir = _new_dir(runs_dir, plan.name)
+            exp_dir = new_folder(runs_dir, f"experiment-{plan.name}-{stamp}")
         write_json(
             exp_dir / PLAN_FILE,
             {

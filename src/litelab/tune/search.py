@@ -44,6 +44,7 @@ from litelab.config import STRATEGIES, DatasetConfig, RunConfig
 from litelab.data import Dataset, load_dataset
 from litelab.errors import LitelabError
 from litelab.io import write_json, write_text
+from litelab.runs import new_folder
 from litelab.tune import distributed
 from litelab.tune.hypermodel import CourseHyperModel
 from litelab.tune.space import course_space, load_space, space_from_dict
@@ -264,23 +265,6 @@ def make_tuner(
 # --------------------------------------------------------------------------- the job
 
 
-def _new_tune_dir(runs_dir: str | Path) -> Path:
-    runs_dir = Path(runs_dir)
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LitelabError(f"cannot create runs folder {runs_dir}: {exc.strerror}") from None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1, 1000):
-        path = runs_dir / (f"tune-{stamp}" if i == 1 else f"tune-{stamp}-{i}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise LitelabError(f"too many searches named tune-{stamp} in {runs_dir}")
-
-
 def read_settings(tune_dir: str | Path) -> TuneSettings:
     """The settings a search folder was made with."""
     tune_dir = Path(tune_dir)
@@ -388,7 +372,7 @@ def tune(
         raise LitelabError(f"the data has {data.num_classes} class; at least 2 are needed")
 
     if tune_dir is None:
-        tune_dir = _new_tune_dir(runs_dir)
+        tune_dir = new_folder(runs_dir, time.strftime("tune-%Y%m%d-%H%M%S"))
     tune_dir.mkdir(parents=True, exist_ok=True)
     if role == "worker":
         if (tune_dir / SETTINGS_FILE).is_file():
