@@ -362,3 +362,19 @@ def test_one_chief_and_two_workers_share_the_trials_out(toy_npz, tmp_path):
     assert len(rows) == 6 and all(r["status"] == "COMPLETED" for r in rows)
     assert {r["worker"] for r in rows} == {"worker1", "worker2"}
     assert json.loads((out / "tune.json").read_text())["status"] == "finished"
+
+
+def test_a_space_too_deep_for_small_images_is_refused_before_any_trial(toy_colours, tmp_path):
+    import dataclasses
+
+    small = dataclasses.replace(
+        toy_colours,
+        x_train=toy_colours.x_train[:, :12, :12],
+        x_val=toy_colours.x_val[:, :12, :12],
+        x_test=toy_colours.x_test[:, :12, :12],
+    )
+    with pytest.raises(LitelabError, match="12px images have room for at most 2 conv block"):
+        tune(TuneSettings(tuner="random", trials=1), out=tmp_path / "t", data=small)
+    assert not (tmp_path / "t").exists()
+    ok = TuneSettings(tuner="random", trials=1, max_epochs=1, space={**QUICK})
+    assert tune(ok, out=tmp_path / "t", data=small, retrain=False, progress=False).trials

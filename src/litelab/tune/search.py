@@ -371,6 +371,8 @@ def tune(
     if data.num_classes < 2:
         raise LitelabError(f"the data has {data.num_classes} class; at least 2 are needed")
 
+    _check_blocks_fit(space, int(data.x_train.shape[1]))
+
     if tune_dir is None:
         tune_dir = new_folder(runs_dir, time.strftime("tune-%Y%m%d-%H%M%S"))
     tune_dir.mkdir(parents=True, exist_ok=True)
@@ -399,6 +401,9 @@ def tune(
     tuner = make_tuner(settings, hypermodel, tune_dir, deadline)
     try:
         tuner.search(data, verbose=1 if progress else 0)
+    except kt.errors.FatalError as exc:  # keras-tuner gives up after 3 failed trials in a row
+        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise LitelabError(f"the search stopped: trials keep failing ({last})") from None
     except Exception as exc:  # noqa: BLE001 - gRPC errors are the only ones re-worded
         _reword_rpc_error(exc, cluster)
         raise
@@ -440,6 +445,20 @@ def tune(
     _write_settings(tune_dir, settings, summary)
     write_report(tune_dir, settings, result)
     return result
+
+
+def _check_blocks_fit(space: Any, side: int) -> None:
+    """Every conv-block count the space allows must leave the image at least 1 pixel."""
+    param = space["conv_blocks"]
+    most = max(param.values) if param.values else (param.value or param.max)
+    fits, n = 0, side
+    while (n - 2) // 2 >= 1:
+        n, fits = (n - 2) // 2, fits + 1
+    if int(most) > fits:
+        raise LitelabError(
+            f"{side}px images have room for at most {fits} conv block(s), but the space allows "
+            f"{most}; set [conv_blocks] max = {fits} in --space (or a larger --image-size)"
+        )
 
 
 def _quiet_search() -> None:
