@@ -494,8 +494,18 @@ def best_epochs(trial: Any) -> int:
 
 
 def _public_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Hyperparameter values without keras-tuner's own ``tuner/...`` bookkeeping."""
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+    """Hyperparameter values without keras-tuner's ``tuner/...`` bookkeeping, and without
+    the filters of blocks the trial did not build (keras-tuner keeps every one it saw)."""
+    blocks = int(values.get("conv_blocks", 0) or 0)
+
+    def used(key: str) -> bool:
+        if key.startswith("tuner/"):
+            return False
+        if key.startswith("filters_") and key[8:].isdigit():
+            return int(key[8:]) < blocks
+        return True
+
+    return {k: v for k, v in values.items() if used(k)}
 
 
 def retrain_best(
