@@ -1,8 +1,8 @@
 """Issue 5: does a keras-tuner search beat the course's CNN at the same epoch budget?
 
 1. Search: ``litelab tune`` (Hyperband by default) over the course space on a stratified
-   slice of the training split (``--search-limit`` images, 80/20 train/validation),
-   stopped by ``--budget-minutes``.
+   slice of the training split (``--search-limit`` images, 80/20 train/validation; 0 for
+   the whole split: 40,000/10,000), stopped by ``--budget-minutes``.
 2. Final comparison at the same epoch budget: the seed-000 baseline (adam 1e-3, batch 32)
    and the best configuration found, each trained for ``--epochs`` epochs on the full
    training split (40,000 train / 10,000 validation, the course's split) with the same
@@ -10,7 +10,10 @@
 
 Writes benchmarks/results/tuning.json (and keeps the search folder under --work):
 
-    python benchmarks/tuning.py --data ../shared/datasets/cifar10-jpeg.tar.gz
+    python benchmarks/tuning.py --data ../shared/datasets/cifar10-jpeg.tar.gz \
+        --budget-minutes 22 --out benchmarks/results/tuning_subset.json
+    python benchmarks/tuning.py --data ../shared/datasets/cifar10-jpeg.tar.gz \
+        --search-limit 0 --budget-minutes 35 --out benchmarks/results/tuning_full.json
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ def main() -> None:
     ap.add_argument("--tuner", default="hyperband")
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--max-epochs", type=int, default=10)
-    ap.add_argument("--search-limit", type=int, default=10_000)
+    ap.add_argument(
+        "--search-limit", type=int, default=10_000, help="training images searched on; 0: all"
+    )
     ap.add_argument("--budget-minutes", type=float, default=25.0)
     ap.add_argument("--epochs", type=int, default=10, help="final training epochs, both models")
     ap.add_argument("--seed", type=int, default=42)
@@ -47,7 +52,9 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    search_data = DatasetConfig(source=args.data, train_limit=args.search_limit, val_split=0.2)
+    search_data = DatasetConfig(
+        source=args.data, train_limit=args.search_limit or None, val_split=0.2
+    )
     settings = TuneSettings(
         data=search_data,
         tuner=args.tuner,

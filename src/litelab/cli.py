@@ -5,6 +5,7 @@ litelab train      the same job; with --resume continues an interrupted run
 litelab evaluate   any Keras model file on any data source
 litelab predict    top-3 classes for image files
 litelab models     the zoo, with parameter counts
+litelab imagenet   top ImageNet classes for photos (whole VGG16 / MobileNetV2)
 litelab tune       keras-tuner search; the best model retrained as a run
 litelab experiment the course's manual study (or a plan file), one comparison table
 """
@@ -144,6 +145,22 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "--strategy",
         help="tf.distribute strategy: default (one device) or mirrored (every GPU here)",
     )
+    g.add_argument(
+        "--weights",
+        help="transfer models: imagenet (Keras' download/cache, default), none (from "
+        "scratch), or a local .h5 weights file of the backbone",
+    )
+    g.add_argument("--alpha", type=_float, help="mobilenetv2-transfer width: 0.35, 0.5, 0.75, 1.0")
+    g.add_argument(
+        "--fine-tune",
+        type=_int,
+        metavar="K",
+        help="transfer models: a second stage with the backbone's last K layers unfrozen",
+    )
+    g.add_argument("--fine-tune-lr", type=_float, metavar="LR", help="its learning rate (1e-5)")
+    g.add_argument(
+        "--fine-tune-epochs", type=_int, metavar="N", help="its epochs (default: --epochs)"
+    )
     g.add_argument("--lr", dest="learning_rate", type=_float, help="learning rate")
     g.add_argument("--activation", help="hidden-layer activation: relu, tanh, ...")
     g.add_argument("--seed", type=_int, help="random seed (default 42)")
@@ -224,6 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-scale", type=_float, default=1.0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser(
+        "imagenet", help="top ImageNet classes for photos with a whole pretrained VGG16/MobileNetV2"
+    )
+    p.add_argument("images", nargs="+", help="image files (any size or mode; read at 224x224)")
+    p.add_argument("--backbone", default="vgg16", help="vgg16 (default) or mobilenetv2")
+    p.add_argument("--alpha", type=_float, default=1.0, help="mobilenetv2 width (default 1.0)")
+    p.add_argument(
+        "--weights",
+        default="imagenet",
+        help="imagenet (Keras' download/cache, default) or a local .h5 file with the top",
+    )
+    p.add_argument("--class-index", help="a local imagenet_class_index.json")
+    p.add_argument("--top", type=_int, default=3)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     from litelab.export.cli_export import add_export_parser
     from litelab.export.cli_mcu import add_deploy_parser, add_inspect_parser
 
@@ -261,6 +293,9 @@ TRAINING_FLAGS = (
     "weight_decay",
     "tta",
     "strategy",
+    "fine_tune",
+    "fine_tune_lr",
+    "fine_tune_epochs",
 )
 
 
@@ -278,7 +313,9 @@ def _run_config(args: argparse.Namespace) -> Any:
     if augment is not None:
         augment = () if augment.strip().lower() in ("none", "") else augment
     training["augment"] = augment
-    training["model_options"] = dict(args.model_options) if args.model_options else None
+    options = dict(args.model_options or [])
+    options.update({k: getattr(args, k) for k in ("weights", "alpha") if getattr(args, k)})
+    training["model_options"] = options or None
     return resolve_config(
         file_values, _data_values(args), training, args.runs_dir, recipe=args.recipe
     )
@@ -390,6 +427,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_imagenet(args: argparse.Namespace) -> int:
+    from litelab.imagenet import classify
+
+    results = classify(
+        args.images,
+        backbone_name=args.backbone,
+        alpha=args.alpha,
+        weights=args.weights,
+        class_index=args.class_index,
+        top=args.top,
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        print(r["file"])
+        for t in r["top"]:
+            print(f"  {t['class']:<24} {t['probability']:.4f}  ({t['wordnet_id']})")
+    return 0
+
+
 def cmd_zoo(args: argparse.Namespace) -> int:
     from litelab import zoo
 
@@ -438,16 +496,27 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from litelab.models import build_model, get_model_spec, model_names
     from litelab.models.registry import model_options
+    from litelab.models.transfer import backbone_of
 
     rows = []
     for name in model_names():
         spec = get_model_spec(name)
+        # Transfer models are counted as trained: the backbone frozen (its weights need no
+        # download just to count them).
+        opts = {"weights": "none"} if "weights" in model_options(name) else {}
+        model = build_model(name, **opts)
+        if backbone_of(model) is not None:
+            backbone_of(model).trainable = False
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         rows.append(
             {
                 "name": name,
-                "params": int(build_model(name).count_params()),
+                "params": int(model.count_params()),
+                "trainable_params": trainable,
                 "source": spec.source,
                 "layers": spec.description,
                 "options": model_options(name),
@@ -459,12 +528,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<12} {'params':>10}  source")
+    print(f"{'name':<20} {'params':>11} {'trainable':>11}  source")
     for r in rows:
-        print(f"{r['name']:<12} {r['params']:>10,}  {r['source']}")
-        print(f"{'':<12} {'':>10}  {r['layers']}")
+        print(f"{r['name']:<20} {r['params']:>11,} {r['trainable_params']:>11,}  {r['source']}")
+        print(f"{'':<20} {'':>11} {'':>11}  {r['layers']}")
         if r["options"]:
-            print(f"{'':<12} {'':>10}  options (--option KEY=VALUE): {', '.join(r['options'])}")
+            print(f"{'':<46}options (--option KEY=VALUE): {', '.join(r['options'])}")
     return 0
 
 
@@ -496,6 +565,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "models": cmd_models,
     "zoo": cmd_zoo,
+    "imagenet": cmd_imagenet,
     "tune": lambda args: _tune_cli().cmd_tune(args),
     "experiment": lambda args: _tune_cli().cmd_experiment(args),
 }

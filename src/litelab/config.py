@@ -84,7 +84,9 @@ class TrainingConfig:
     shapes the learning rate over the whole run: "constant"; "onecycle", a linear ramp from
     0 to ``learning_rate`` over the first ``warmup`` fraction of steps, then a linear fall
     to 0; "cosine", the same ramp then a cosine fall. ``weight_decay`` is decoupled and
-    spares biases and BatchNorm. ``tta`` averages the predictions on each test image and
+    spares biases and BatchNorm. ``fine_tune`` K > 0 (transfer models) adds a second
+    stage of ``fine_tune_epochs`` (default: ``epochs``) with the backbone's last K layers
+    unfrozen, at ``fine_tune_lr``. ``tta`` averages the predictions on each test image and
     its mirror image at evaluation. ``model_options`` are the model family's own knobs
     (see ``litelab models``; e.g. ``filters`` of ``cnn``). ``strategy`` "mirrored" trains
     on every GPU of this machine with ``tf.distribute.MirroredStrategy``.
@@ -107,6 +109,9 @@ class TrainingConfig:
     tta: bool = False
     model_options: dict[str, Any] = field(default_factory=dict, hash=False)
     strategy: str = "default"
+    fine_tune: int = 0
+    fine_tune_lr: float = 1e-5
+    fine_tune_epochs: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_options, dict):
@@ -117,6 +122,14 @@ class TrainingConfig:
             )
         if self.epochs < 1:
             raise LitelabError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.fine_tune < 0:
+            raise LitelabError(f"--fine-tune must be >= 0 layers, got {self.fine_tune}")
+        if not self.fine_tune_lr > 0:
+            raise LitelabError(f"--fine-tune-lr must be greater than 0, got {self.fine_tune_lr}")
+        if self.fine_tune_epochs is not None and self.fine_tune_epochs < 1:
+            raise LitelabError(
+                f"--fine-tune-epochs must be at least 1, got {self.fine_tune_epochs}"
+            )
         if self.batch_size < 1:
             raise LitelabError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not self.learning_rate > 0:
@@ -254,6 +267,12 @@ def resolve_config(
         **dict(train_over.get("model_options") or {}),
     }
     known = model_options(model_name)
+    fine_tune = train_over.get("fine_tune", file_training.get("fine_tune", 0))
+    if fine_tune and "weights" not in known:
+        raise LitelabError(
+            f"--fine-tune applies to transfer models (vgg16-transfer, mobilenetv2-transfer), "
+            f"not {model_name!r}"
+        )
     for key in options:
         if key not in known:
             takes = f"it takes {', '.join(known)}" if known else "it takes none"

@@ -81,6 +81,7 @@ def run(
     if data.num_classes < 2:
         raise LitelabError(f"the data has {data.num_classes} class; at least 2 are needed")
     if resume is None:  # only now: a source that fails to load leaves no empty run folder
+        _preflight(config.training, data)
         run_dir = new_run_dir(config.runs_dir, config.training.model, name=run_name)
         write_config(run_dir, config)
     write_labels(run_dir, data.classes)
@@ -128,6 +129,17 @@ def run(
         metrics["versions"] = versions()
         write_json(run_dir / "metrics.json", metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, model=result.model)
+
+
+def _preflight(cfg: Any, data: Dataset) -> None:
+    """Build the model once before the run folder exists, so that a bad option value or
+    weights file (missing, offline, wrong architecture) leaves nothing behind."""
+    from litelab.models import build_model
+
+    build_model(
+        cfg.model, data.x_train.shape[1:], data.num_classes, cfg.activation, **cfg.model_options
+    )
+    keras.backend.clear_session()
 
 
 def assess(

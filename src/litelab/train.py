@@ -8,6 +8,7 @@ into ``<run>/checkpoint/``; ``train(..., resume=True)`` continues from there.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -308,7 +309,9 @@ def train(
     if len(data.x_val):
         val_ds = make_dataset(data.x_val, data.y_val, cfg.batch_size, one_hot=one_hot)
     checkpoint = EpochCheckpoint(ckpt_dir, history, seconds)
+    stage = StageTag(1)
     cbs: list[keras.callbacks.Callback] = [
+        stage,  # first: the checkpoint records the stage with each epoch
         checkpoint,
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
     ]
@@ -332,6 +335,23 @@ def train(
             verbose=verbose,
             shuffle=False,  # the tf.data pipeline shuffles, with the run's seed
         )
+    if cfg.fine_tune:
+        model = _fine_tune(model, cfg, checkpoint, stage, steps_per_epoch)
+        stage.stage = 2
+        stages = checkpoint.history.get("stage", [])
+        done = len(checkpoint.history.get("loss", []))
+        total = sum(1 for s in stages if s == 1) + (cfg.fine_tune_epochs or cfg.epochs)
+        if done < total:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=total,
+                steps_per_epoch=steps_per_epoch,
+                initial_epoch=done,
+                callbacks=cbs,
+                verbose=verbose,
+                shuffle=False,
+            )
     epochs_run = len(checkpoint.history.get("loss", []))
     return TrainResult(
         model=model,
@@ -340,6 +360,37 @@ def train(
         epochs_run=epochs_run,
         stopped_early=bool(early is not None and early.stopped_epoch > 0),
     )
+
+
+class StageTag(keras.callbacks.Callback):
+    """Adds ``stage`` (1: the head, 2: fine-tuning) to each epoch's logs and history."""
+
+    def __init__(self, stage: int) -> None:
+        super().__init__()
+        self.stage = stage
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["stage"] = self.stage
+
+
+def _fine_tune(
+    model: keras.Model, cfg: TrainingConfig, checkpoint: Any, stage: StageTag, steps: int
+) -> keras.Model:
+    """Stage 2 of transfer learning: unfreeze the backbone's last ``cfg.fine_tune`` layers
+    and recompile at ``cfg.fine_tune_lr``, unless a resumed checkpoint is already there."""
+    from litelab.models.transfer import unfreeze_last
+
+    stages = checkpoint.history.get("stage", [])
+    if stages and stages[-1] == 2:  # resumed inside stage 2: the checkpoint has it all
+        return model
+    with distribution_strategy(cfg.strategy).scope():
+        unfreeze_last(model, cfg.fine_tune)
+        second = dataclasses.replace(
+            cfg, learning_rate=cfg.fine_tune_lr, schedule="constant", warmup=0.0
+        )
+        compile_model(model, second, steps)
+    return model
 
 
 def load_checkpoint_model(path: Path) -> keras.Model:

@@ -49,3 +49,39 @@ class BatchNorm(keras.layers.BatchNormalization):
         self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
         self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
         return outputs
+
+
+# ImageNet channel means (RGB) that Keras' "caffe" preprocessing subtracts, on the 0..255 scale.
+CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
+
+
+@keras.saving.register_keras_serializable(package="litelab")
+class ImageNetPreprocess(keras.layers.Layer):
+    """A pretrained backbone's own input preprocessing, as a layer, for images in 0..1.
+
+    ``mode="caffe"`` (VGG16): scale to 0..255, RGB to BGR, subtract the ImageNet channel
+    means. ``mode="tf"`` (MobileNetV2): scale to -1..1. Inside the model, so that a saved
+    transfer model takes the same 0..1 input as every other litelab model, and so that
+    TFLite and the C sources carry it too.
+    """
+
+    def __init__(self, mode: str = "caffe", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "tf"):
+            raise ValueError(f"mode must be 'caffe' or 'tf', got {mode!r}")
+        self.mode = mode
+
+    def call(self, inputs):
+        from keras import ops
+
+        if self.mode == "tf":
+            return inputs * 2.0 - 1.0
+        bgr = ops.flip(inputs * 255.0, axis=-1)
+        mean = ops.convert_to_tensor(CAFFE_MEAN_RGB[::-1], dtype=inputs.dtype)
+        return bgr - mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
