@@ -234,3 +234,38 @@ def test_transfer_flags_bad_input(args, message, toy_npz, tmp_path, capsys):
     code = main(["run", *args, "--data", str(toy_npz), "--runs-dir", str(tmp_path)])
     assert code == 2 and message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_interrupted_in_the_fine_tuning_stage_resumes_there(
+    weights_files, toy_colours, tmp_path
+):
+    import dataclasses
+
+    from litelab.config import resolve_config
+    from litelab.pipeline import run
+    from litelab.train import StopAfterEpochs
+
+    path = weights_files["dir"] / "mnv2_notop.weights.h5"
+    training = {"model": "mobilenetv2-transfer", "model_options": {"weights": str(path)}}
+    training |= {"epochs": 1, "fine_tune": 2, "fine_tune_epochs": 2, "batch_size": 32}
+    config = resolve_config(None, {"source": "toy"}, training, str(tmp_path))
+    small = dataclasses.replace(
+        toy_colours, x_train=toy_colours.x_train[:48], y_train=toy_colours.y_train[:48]
+    )
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after the first fine-tuning epoch
+        run(
+            config,
+            data=small,
+            evaluate=False,
+            progress=False,
+            verbose=0,
+            callbacks=[StopAfterEpochs(2)],
+        )
+    (run_dir,) = tmp_path.iterdir()
+    result = run(resume=run_dir, data=small, evaluate=False, progress=False, verbose=0)
+    history = (run_dir / "history.csv").read_text().splitlines()
+    stage_col = history[0].split(",").index("stage")
+    assert [float(r.split(",")[stage_col]) for r in history[1:]] == [1.0, 2.0, 2.0]
+    layers = backbone_of(result.model).layers
+    assert [layer.trainable for layer in layers[-3:]] == [False, True, True]
+    assert not any(layer.trainable for layer in layers[:-2] if layer.weights)
