@@ -496,3 +496,19 @@ def test_deploy_converts_a_keras_file_with_data(tmp_path, capsys, cifar_python_f
     assert result["macs"] == 30 * 30 * 10 * 27 + 2250 * 100 + 1000
     text = (tmp_path / "out" / "main" / "labels.h").read_text()
     assert '"class0"' in text  # the data's class names
+
+
+def test_constant_logits_are_refused_instead_of_aborting_tflm(tmp_path):
+    """TFLM's SOFTMAX Prepare calls abort() on a tiny input scale; litelab says why first."""
+    import keras
+
+    from litelab.export.convert import convert
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten()(inputs)
+    bias = keras.initializers.Constant(1e-6)
+    out = keras.layers.Dense(3, "softmax", kernel_initializer="zeros", bias_initializer=bias)(x)
+    rep = np.random.default_rng(0).integers(0, 255, (20, 8, 8, 3), dtype=np.uint8)
+    data = convert(keras.Model(inputs, out), "int8", representative=rep)
+    with pytest.raises(LitelabError, match="SOFTMAX input's int8 scale .* nearly constant"):
+        check_tflm(data, where="flat")

@@ -436,6 +436,36 @@ def _dequantize(raw: np.ndarray, io: dict[str, Any]) -> np.ndarray:
     return raw.astype(np.float32)
 
 
+# TFLM's int8 SOFTMAX needs input_scale * 2**26 > 1 (its fixed-point multiplier must exceed
+# one); below that, its Prepare aborts the whole process instead of returning an error.
+_SOFTMAX_MIN_INPUT_SCALE = 2.0**-26
+
+
+def _check_softmax_inputs(data: bytes, where: str) -> None:
+    """Refuse, in one line, an int8 SOFTMAX whose logits are (nearly) constant."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_content=data)
+        ops = interp._get_ops_details()
+        tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    except Exception:  # noqa: BLE001 - inspection already vetted the file; nothing to add
+        return
+    for op in ops:
+        if op.get("op_name") != "SOFTMAX" or not len(op.get("inputs", [])):
+            continue
+        t = tensors.get(int(op["inputs"][0]))
+        if t is None or t["dtype"] not in (np.int8, np.int16):
+            continue
+        scales = t["quantization_parameters"]["scales"]
+        if len(scales) and float(scales[0]) <= _SOFTMAX_MIN_INPUT_SCALE:
+            raise LitelabError(
+                f"{where}: the SOFTMAX input's int8 scale {float(scales[0]):.3g} is below "
+                f"what TFLite Micro accepts ({_SOFTMAX_MIN_INPUT_SCALE:.3g}): the logits are "
+                "nearly constant over the representative images (an untrained model?)"
+            )
+
+
 def check_tflm(
     tflite_bytes: bytes,
     *,
@@ -459,6 +489,7 @@ def check_tflm(
     info = inspect_tflite(tflite_bytes, where)  # structure check first: TFLM trusts its input
     if len(info["inputs"]) != 1 or len(info["outputs"]) != 1:
         raise LitelabError(f"{where} must have one input and one output for TFLM checks")
+    _check_softmax_inputs(tflite_bytes, where)
     try:
         arena = _measure_arena(tflite_bytes)
     except _TflmFailure as f:
