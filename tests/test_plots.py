@@ -193,3 +193,17 @@ def test_single_prediction(tmp_path: Path) -> None:
     assert right.title.get_color() == plots.CORRECT_COLOR
     with pytest.raises(LitelabError, match="shape"):
         plots.single_prediction_figure(images(2), "cat", "cat", 0.9)
+
+
+def test_overlaid_curves_each_get_their_own_colour_and_the_objective_plot_tracks_the_best():
+    from litelab.plots import curves_figure, objective_figure
+
+    fig = curves_figure({f"v{i}": [0.1 * i, 0.2, 0.3] for i in range(12)})
+    colours = [tuple(line.get_color()) for line in fig.axes[0].lines]
+    assert len(colours) == 12 and len(set(colours)) == 12
+    fig = objective_figure(["0", "1", "2", "3"], [0.5, None, 0.7, 0.6], "val_accuracy")
+    dots, best = fig.axes[0].lines
+    assert list(dots.get_xdata()) == [0, 2, 3]  # the failed trial has no dot
+    assert list(best.get_ydata()) == [0.5, 0.7, 0.7]
+    fig = objective_figure(["0", "1"], [0.9, 0.4], "val_loss", maximize=False)
+    assert list(fig.axes[0].lines[1].get_ydata()) == [0.9, 0.4]

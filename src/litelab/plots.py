@@ -472,9 +472,21 @@ def curves_figure(curves: dict[str, list[float]], ylabel: str = "val_accuracy") 
         raise LitelabError("no curves to plot")
     fig = _new_figure(8.0, 4.8)
     ax = fig.add_subplot()
-    for label, ys in curves.items():
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if len(curves) <= 10 else "tab20"].colors
+    styles = ("-", "--", ":", "-.")
+    for i, (label, ys) in enumerate(curves.items()):
         ys = [float(y) for y in ys]
-        ax.plot(range(1, len(ys) + 1), ys, marker="o", markersize=3, label=label)
+        ax.plot(
+            range(1, len(ys) + 1),
+            ys,
+            marker="o",
+            markersize=3,
+            color=palette[i % len(palette)],
+            linestyle=styles[(i // len(palette)) % len(styles)],
+            label=label,
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Epoch")
     ax.set_ylabel(ylabel)
