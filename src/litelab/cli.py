@@ -417,13 +417,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = predict_files(
         args.model, args.images, top=args.top, input_scale=args.input_scale, labels_file=args.labels
     )
-    if args.json:
+    return _print_top(results, args.json)
+
+
+def _print_top(results: list[dict[str, Any]], as_json: bool, width: int = 14) -> int:
+    """The top classes of each file (predict, imagenet), as text or JSON."""
+    if as_json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
         print(r["file"])
         for t in r["top"]:
-            print(f"  {t['class']:<14} {t['probability']:.4f}")
+            extra = f"  ({t['wordnet_id']})" if "wordnet_id" in t else ""
+            print(f"  {t['class']:<{width}} {t['probability']:.4f}{extra}")
     return 0
 
 
@@ -438,14 +444,7 @@ def cmd_imagenet(args: argparse.Namespace) -> int:
         class_index=args.class_index,
         top=args.top,
     )
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return 0
-    for r in results:
-        print(r["file"])
-        for t in r["top"]:
-            print(f"  {t['class']:<24} {t['probability']:.4f}  ({t['wordnet_id']})")
-    return 0
+    return _print_top(results, args.json, width=24)
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
