@@ -109,8 +109,8 @@ class CourseHyperModel(kt.HyperModel):
         epochs are the trial's own ``epochs`` hyperparameter (seed 001's custom tuner).
         """
         cfg = self.training_config(hp)
-        epochs = kwargs.pop("epochs", None) if not self.tune_epochs else cfg.epochs
-        kwargs.pop("epochs", None)
+        given = kwargs.pop("epochs", None)
+        epochs = cfg.epochs if self.tune_epochs else given
         initial_epoch = int(kwargs.pop("initial_epoch", 0))
         callbacks = list(kwargs.pop("callbacks", []))
         early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience)
