@@ -95,3 +95,118 @@ def fit_normal_equation(data: HouseData) -> tuple[float, float]:
 
     model = LinearRegression().fit(data.x, data.y)
     return float(model.coef_[0][0]), float(model.intercept_[0])
+
+
+@dataclass
+class KerasFit:
+    """A one-neuron Keras fit and its line in original units."""
+
+    model: object
+    slope: float
+    intercept: float
+    learning_rate: float
+    epochs: int
+    loss: list[float]
+
+
+def one_neuron() -> object:
+    """Dense(1) on one input, weights and bias starting at zero (as in the course)."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(1,)),
+            keras.layers.Dense(1, kernel_initializer="zeros", bias_initializer="zeros"),
+        ],
+        name="linear_regression",
+    )
+
+
+def fit_keras_sgd(
+    data: HouseData,
+    *,
+    learning_rate: float = 0.01,
+    epochs: int = 100,
+    batch_size: int = 32,
+    seed: int = 42,
+    patience: int | None = None,
+) -> KerasFit:
+    """SGD on MSE over standardised x and y; the line converted back to original units."""
+    import keras
+
+    if not learning_rate > 0:
+        raise LitelabError(f"--lr must be greater than 0, got {learning_rate}")
+    if epochs < 1:
+        raise LitelabError(f"--epochs must be at least 1, got {epochs}")
+    s = Scaling.fit(data.x, data.y)
+    xs, ys = (data.x - s.mx) / s.sx, (data.y - s.my) / s.sy
+    keras.utils.set_random_seed(seed)
+    model = one_neuron()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss="mse")
+    callbacks = []
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", patience=patience))
+    history = model.fit(
+        xs, ys, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks
+    )
+    w, b = model.layers[0].get_weights()
+    slope, intercept = unscale(float(w[0][0]), float(b[0]), s)
+    loss = [float(v) for v in history.history["loss"]]
+    return KerasFit(model, slope, intercept, learning_rate, len(loss), loss)
+
+
+def tune_keras_sgd(
+    data: HouseData,
+    directory: str,
+    *,
+    trials: int = 6,
+    min_epochs: int = 10,
+    max_epochs: int = 60,
+    seed: int = 42,
+) -> KerasFit:
+    """keras-tuner over the learning rate (log 1e-4..1e-1) and, as seed 001's custom tuner
+    does, the number of epochs; early stopping on the training loss. Returns the best,
+    refitted."""
+    import keras
+    import keras_tuner as kt
+
+    if trials < 1:
+        raise LitelabError(f"--trials must be at least 1, got {trials}")
+    s = Scaling.fit(data.x, data.y)
+    xs, ys = (data.x - s.mx) / s.sx, (data.y - s.my) / s.sy
+
+    class Line(kt.HyperModel):
+        def build(self, hp):
+            lr = hp.Float("learning_rate", 1e-4, 1e-1, sampling="log")
+            model = one_neuron()
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
+            return model
+
+        def fit(self, hp, model, *args, **kwargs):
+            kwargs["epochs"] = hp.Int("epochs", min_epochs, max_epochs, step=10)
+            return model.fit(*args, **kwargs)
+
+    tuner = kt.RandomSearch(
+        Line(),
+        objective="loss",
+        max_trials=trials,
+        seed=seed,
+        directory=directory,
+        project_name="linear_sgd",
+        overwrite=True,
+    )
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=5, min_delta=1e-6)
+    tuner.search(xs, ys, batch_size=32, callbacks=[stop], verbose=0)
+    best = tuner.get_best_hyperparameters(1)[0]
+    return fit_keras_sgd(
+        data,
+        learning_rate=float(best.get("learning_rate")),
+        epochs=int(best.get("epochs")),
+        seed=seed,
+        patience=5,
+    )
+
+
+def mse(data: HouseData, slope: float, intercept: float) -> float:
+    """Mean squared error of a line on the data, in price units squared."""
+    return float(np.mean((data.y[:, 0] - (slope * data.x[:, 0] + intercept)) ** 2))
