@@ -123,3 +123,54 @@ def run_linear(
     results["versions"] = versions()
     write_json(run_dir / "metrics.json", results)
     return run_dir, results
+
+
+def run_logistic(
+    *,
+    samples: int = 1000,
+    seed: int = 42,
+    epochs: int = 100,
+    out: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any]]:
+    """scikit-learn vs Keras on the course's 2-feature points: reports, boundaries, export."""
+    from litelab.basics import logistic as lg
+    from litelab.basics.plots import plot_boundaries
+
+    points = lg.course_points(samples, seed)
+    run_dir = _out_dir(out, runs_dir, "logistic")
+    t = time.perf_counter()
+    sk = lg.fit_sklearn(points)
+    sk_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    model = lg.fit_keras(points, epochs=epochs, seed=seed)
+    keras_seconds = time.perf_counter() - t
+    results: dict[str, Any] = {
+        "samples": samples,
+        "seed": seed,
+        "sklearn": {**lg.report(points.y_test, sk.predict(points.x_test)), "seconds": sk_seconds},
+        "keras": {
+            **lg.report(points.y_test, lg.keras_predict(model, points.x_test)),
+            "seconds": keras_seconds,
+            "epochs": epochs,
+        },
+    }
+    plot_boundaries(
+        points,
+        {
+            "scikit-learn LogisticRegression": sk.predict,
+            "Keras Dense(1, sigmoid), SGD": lambda g: lg.keras_predict(model, g),
+        },
+        run_dir / "decision_boundaries.png",
+    )
+    results["export"] = {
+        "logistic_keras": export_keras(model, run_dir, "logistic_keras", points.x_test[:20])
+    }
+    results["versions"] = versions()
+    write_json(run_dir / "metrics.json", results)
+    if progress:
+        for name in ("sklearn", "keras"):
+            r = results[name]
+            print(f"{name:<8} accuracy {r['accuracy']:.4f}  confusion {r['confusion_matrix']}")
+    return run_dir, results

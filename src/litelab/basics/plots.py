@@ -36,3 +36,28 @@ def lines_figure(data, lines: dict[str, tuple[float, float]]):
 
 def plot_lines(data, lines: dict[str, tuple[float, float]], path: str | Path) -> Path:
     return _save(lines_figure(data, lines), path)
+
+
+def boundaries_figure(points, predictors: dict):
+    """Side by side, each model's decision regions over the test points."""
+    fig = _new_figure(6.0 * len(predictors), 5.0)
+    x = np.concatenate([points.x_train, points.x_test])
+    lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+    grid = np.c_[gx.ravel(), gy.ravel()]
+    for k, (name, predict) in enumerate(predictors.items()):
+        ax = fig.add_subplot(1, len(predictors), k + 1)
+        zz = np.asarray(predict(grid)).reshape(gx.shape)
+        ax.contourf(gx, gy, zz, levels=[-0.5, 0.5, 1.5], colors=["#cfe2f3", "#f4cccc"], alpha=0.8)
+        for cls, colour in ((0, "#1f77b4"), (1, "#d62728")):
+            pts = points.x_test[points.y_test == cls]
+            ax.scatter(pts[:, 0], pts[:, 1], s=12, color=colour, label=f"class {cls}")
+        ax.set_title(name)
+        ax.set_xlabel("feature 1")
+        ax.set_ylabel("feature 2")
+        ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def plot_boundaries(points, predictors: dict, path: str | Path) -> Path:
+    return _save(boundaries_figure(points, predictors), path)
