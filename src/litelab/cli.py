@@ -6,6 +6,7 @@ litelab evaluate   any Keras model file on any data source
 litelab predict    top-3 classes for image files
 litelab models     the zoo, with parameter counts
 litelab imagenet   top ImageNet classes for photos (whole VGG16 / MobileNetV2)
+litelab basics     linear / logistic regression warm-ups, scikit-learn vs Keras
 litelab tune       keras-tuner search; the best model retrained as a run
 litelab experiment the course's manual study (or a plan file), one comparison table
 """
@@ -256,6 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=_int, default=3)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser(
+        "basics", help="the warm-ups: linear and logistic regression, scikit-learn vs Keras"
+    )
+    p.add_argument("problem", choices=("linear", "logistic"))
+    p.add_argument("--rows", type=_int, default=10_000, help="linear: houses in the large set")
+    p.add_argument("--samples", type=_int, default=1000, help="logistic: points")
+    p.add_argument("--noise", type=_float, help="linear: price noise std of the large set (20)")
+    p.add_argument("--epochs", type=_int, default=100, help="Keras SGD epochs (100)")
+    p.add_argument("--trials", type=_int, default=6, help="linear: keras-tuner trials (6)")
+    p.add_argument("--seed", type=_int, default=42)
+    p.add_argument("--out", help="the run folder (default runs/basics-<problem>-<time>)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--quiet", action="store_true")
+
     from litelab.export.cli_export import add_export_parser
     from litelab.export.cli_mcu import add_deploy_parser, add_inspect_parser
 
@@ -447,6 +462,21 @@ def cmd_imagenet(args: argparse.Namespace) -> int:
     return _print_top(results, args.json, width=24)
 
 
+def cmd_basics(args: argparse.Namespace) -> int:
+    from litelab.basics.job import run_linear, run_logistic
+
+    common = dict(seed=args.seed, epochs=args.epochs, out=args.out, runs_dir=args.runs_dir)
+    if args.problem == "linear":
+        noise = {} if args.noise is None else {"noise_large": args.noise}
+        run_dir, _ = run_linear(
+            rows=args.rows, trials=args.trials, progress=not args.quiet, **noise, **common
+        )
+    else:
+        run_dir, _ = run_logistic(samples=args.samples, progress=not args.quiet, **common)
+    print(f"run folder: {run_dir}")
+    return 0
+
+
 def cmd_zoo(args: argparse.Namespace) -> int:
     from litelab import zoo
 
@@ -565,6 +595,7 @@ COMMANDS = {
     "models": cmd_models,
     "zoo": cmd_zoo,
     "imagenet": cmd_imagenet,
+    "basics": cmd_basics,
     "tune": lambda args: _tune_cli().cmd_tune(args),
     "experiment": lambda args: _tune_cli().cmd_experiment(args),
 }

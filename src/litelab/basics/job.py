@@ -24,6 +24,13 @@ def _out_dir(out: str | Path | None, runs_dir: str | Path, name: str) -> Path:
     return path
 
 
+def _check_counts(**counts: int) -> None:
+    """Nonsense counts fail before the run folder exists."""
+    for name, value in counts.items():
+        if value < 1:
+            raise LitelabError(f"--{name} must be at least 1, got {value}")
+
+
 def export_keras(model: Any, run_dir: Path, stem: str, probe: np.ndarray) -> dict[str, Any]:
     """Save ``model`` as .keras and float32 TFLite (litelab's export code), with the sizes,
     the interpreter's I/O details, and the largest Keras/TFLite difference on ``probe``."""
@@ -71,6 +78,9 @@ def run_linear(
 
     small = lin.small_houses(seed, noise_small)
     large = lin.many_houses(rows, seed, noise_large)
+    _check_counts(epochs=epochs, trials=trials)
+    if not learning_rate > 0:
+        raise LitelabError(f"--lr must be greater than 0, got {learning_rate}")
     run_dir = _out_dir(out, runs_dir, "linear")
     results: dict[str, Any] = {"seed": seed}
     models = {}
@@ -139,6 +149,7 @@ def run_logistic(
     from litelab.basics.plots import plot_boundaries
 
     points = lg.course_points(samples, seed)
+    _check_counts(epochs=epochs)
     run_dir = _out_dir(out, runs_dir, "logistic")
     t = time.perf_counter()
     sk = lg.fit_sklearn(points)
