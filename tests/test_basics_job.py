@@ -28,7 +28,7 @@ def test_basics_linear_recovers_the_line_and_exports(tmp_path, capsys):
     assert best <= large["Keras SGD, tuned"]["mse"] <= 1.10 * best  # 2 trials only
     small = m["small"]["methods"]["sklearn (normal equation)"]
     assert small["slope"] == pytest.approx(0.1, abs=0.01)
-    assert m["large"]["tuned"]["epochs"] in range(10, 61, 10)
+    assert 1 <= m["large"]["tuned"]["epochs"] <= 60  # its epochs, or fewer (early stopping)
     for name, e in m["export"].items():
         assert (out / e["keras_file"]).is_file() and (out / e["tflite_file"]).is_file(), name
         assert e["tflite_input"]["shape"] == [1, 1] and e["tflite_max_abs_diff"] < 1e-4
