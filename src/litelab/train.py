@@ -324,34 +324,28 @@ def train(
         )
         cbs.append(early)
     cbs.extend(callbacks or [])
-    if initial_epoch < cfg.epochs:
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=cfg.epochs,
-            steps_per_epoch=steps_per_epoch,
-            initial_epoch=initial_epoch,
-            callbacks=cbs,
-            verbose=verbose,
-            shuffle=False,  # the tf.data pipeline shuffles, with the run's seed
-        )
+
+    def fit_until(epochs: int, start: int) -> None:
+        if start < epochs:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                initial_epoch=start,
+                callbacks=cbs,
+                verbose=verbose,
+                shuffle=False,  # the tf.data pipeline shuffles, with the run's seed
+            )
+
+    fit_until(cfg.epochs, initial_epoch)
     if cfg.fine_tune:
         model = _fine_tune(model, cfg, checkpoint, stage, steps_per_epoch)
         stage.stage = 2
         stages = checkpoint.history.get("stage", [])
         done = len(checkpoint.history.get("loss", []))
         total = sum(1 for s in stages if s == 1) + (cfg.fine_tune_epochs or cfg.epochs)
-        if done < total:
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=total,
-                steps_per_epoch=steps_per_epoch,
-                initial_epoch=done,
-                callbacks=cbs,
-                verbose=verbose,
-                shuffle=False,
-            )
+        fit_until(total, done)
     epochs_run = len(checkpoint.history.get("loss", []))
     return TrainResult(
         model=model,
