@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("predict", help="top classes for image files")
-    p.add_argument("--model", required=True, help=".keras, .h5, SavedModel folder")
+    p.add_argument(
+        "--model", required=True, help=".keras, .h5, SavedModel folder, .tflite or zoo:<name>"
+    )
     p.add_argument("images", nargs="+", help="image files (any size or mode)")
     p.add_argument("--top", type=_int, default=3)
     p.add_argument(

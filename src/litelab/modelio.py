@@ -118,11 +118,22 @@ def predict_probs(
 
     ds = make_dataset(images, np.zeros(len(images), "int32"), batch_size, input_scale=input_scale)
     ds = ds.map(lambda x, y: x)
-    probs = np.asarray(model.predict(ds, verbose=0), dtype="float64")
+    return as_probabilities(model.predict(ds, verbose=0))
+
+
+def as_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Model scores as (N, classes) float64 probabilities.
+
+    A softmax output is kept as it is; an int8 softmax (steps of 1/256) is renormalised to
+    sum to one; anything else (logits) is softmaxed.
+    """
+    probs = np.asarray(scores, dtype="float64")
     if probs.ndim != 2:
         raise LitelabError(f"model output has shape {probs.shape}; expected (N, classes)")
     sums = probs.sum(axis=1)
-    if probs.min() < 0 or not np.allclose(sums, 1.0, atol=1e-3):
-        e = np.exp(probs - probs.max(axis=1, keepdims=True))
-        probs = e / e.sum(axis=1, keepdims=True)
-    return probs
+    if probs.min() >= 0 and np.allclose(sums, 1.0, atol=1e-3):
+        return probs
+    if probs.min() >= 0 and probs.max() <= 1 and np.allclose(sums, 1.0, atol=0.05):
+        return probs / sums[:, None]  # a quantized softmax: steps of 1/256 need not sum to 1
+    e = np.exp(probs - probs.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

@@ -18,7 +18,7 @@ from litelab import plots
 from litelab.config import DatasetConfig, RunConfig
 from litelab.data import Dataset, load_dataset, load_image_files
 from litelab.errors import LitelabError
-from litelab.evaluate import compute_metrics, topk, write_report
+from litelab.evaluate import compute_metrics, write_report
 from litelab.io import write_json
 from litelab.modelio import check_model_fits, load_model, predict_probs
 from litelab.runs import (
@@ -272,31 +272,21 @@ def predict_files(
     input_scale: float = 1.0,
     labels_file: str | Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Top-``top`` classes with probabilities for each image file."""
+    """Top-``top`` classes with probabilities for each image file.
+
+    ``model_path`` is a Keras model (.keras, .h5, SavedModel), a ``.tflite`` file, or
+    ``zoo:<name>``.
+    """
+    from litelab.predictor import Predictor
+
     if not files:
         raise LitelabError("no image files given")
     if top < 1:
         raise LitelabError(f"--top must be at least 1, got {top}")
-    if not input_scale > 0:
-        raise LitelabError(f"--input-scale must be greater than 0, got {input_scale}")
-    model_path = resolve_zoo(model_path)
-    model = load_model(model_path)
-    check_model_fits(model, _model_size(model), None, where=str(model_path))
-    classes = labels_for(model_path, int(model.outputs[0].shape[-1]), labels_file)
-    images = load_image_files(files, size=_model_size(model))
-    probs = predict_probs(model, images, input_scale=input_scale)
+    predictor = Predictor(model_path, labels_file=labels_file, input_scale=input_scale)
+    images = load_image_files(files, size=predictor.size)
+    probs = predictor.probs(images)
     return [
-        {
-            "file": str(f),
-            "top": [
-                {"class": c, "probability": round(p, 6)}
-                for c, p in topk(row, classes, k=min(top, len(classes)))
-            ],
-        }
+        {"file": str(f), "top": predictor.top(row, top)}
         for f, row in zip(files, probs, strict=True)
     ]
-
-
-def _model_size(model: keras.Model) -> int:
-    size = model.inputs[0].shape[1]
-    return int(size) if size is not None else 32
