@@ -4,12 +4,14 @@ A run folder (its ``export/model_int8.tflite``, else its model.keras converted t
 500 training images of the run's data), a .tflite file, or a Keras model file (``data``
 needed for the int8 conversion) is checked under TensorFlow Lite for Microcontrollers, its
 exact arena measured, compared with LiteRT on test images, judged against a target's memory,
-and written out as C sources for the board.
+and written out as C sources for the board. The whole result is kept beside the sources as
+``deploy.json`` (the verdict `litelab serve` shows).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from litelab.errors import LitelabError
 
 REPRESENTATIVE = 500
 INT8_EXPORT = Path("export") / "model_int8.tflite"
+REPORT_FILE = "deploy.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,8 +264,7 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
         out = run_dir / "deploy" / target.name
     else:
         out = Path("deploy") / target.name
-    csource.write_project(out, files)
-    return {
+    result = {
         "source": source.label,
         "converted": source.converted,
         "target": dataclasses.asdict(target),
@@ -285,9 +287,22 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
         "notes": report.notes,
         "verdict": v,
         "out": str(out),
-        "files": sorted(files) + [csource.MANIFEST],
         "fnv1a": f"{csource.fnv1a32(source.data):08x}",
     }
+    # The whole result beside the sources: `litelab serve` shows the verdict from it.
+    files[REPORT_FILE] = json.dumps(result, indent=2, default=_plain) + "\n"
+    csource.write_project(out, files)
+    result["files"] = sorted(files) + [csource.MANIFEST]
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays in the deploy result, as JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
 
 
 def _input_line(i: dict[str, Any], input_scale: float) -> str:
