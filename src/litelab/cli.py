@@ -9,6 +9,7 @@ litelab imagenet   top ImageNet classes for photos (whole VGG16 / MobileNetV2)
 litelab basics     linear / logistic regression warm-ups, scikit-learn vs Keras
 litelab tune       keras-tuner search; the best model retrained as a run
 litelab experiment the course's manual study (or a plan file), one comparison table
+litelab serve      local web app: runs, comparisons, classify photos in the browser
 """
 
 from __future__ import annotations
@@ -283,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     from litelab.tune.cli import add_tune_parsers
 
     add_tune_parsers(sub)
+
+    from litelab.serve.cli import add_serve_parser
+
+    add_serve_parser(sub)
 
     p = sub.add_parser("zoo", help="list the trained models shipped with litelab (zoo:<name>)")
     p.add_argument("name", nargs="?", help="show one entry's whole card")
@@ -600,7 +605,14 @@ COMMANDS = {
     "basics": cmd_basics,
     "tune": lambda args: _tune_cli().cmd_tune(args),
     "experiment": lambda args: _tune_cli().cmd_experiment(args),
+    "serve": lambda args: _serve_cli().cmd_serve(args),
 }
+
+
+def _serve_cli() -> Any:
+    from litelab.serve import cli as serve_cli
+
+    return serve_cli
 
 
 def _tune_cli() -> Any:
