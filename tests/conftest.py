@@ -193,3 +193,32 @@ def toy_npz(toy_colours, tmp_path_factory):
         classes=np.array(d.classes),
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def served_runs(toy_npz, tmp_path_factory):
+    """A runs folder for `litelab serve` tests: two trained toy runs, the older one exported
+    (float32 + int8 TFLite) and deployed to the ESP-EYE, the newer one left as trained."""
+    from litelab.config import resolve_config
+    from litelab.export.deploy import deploy
+    from litelab.export.exporter import export_model
+    from litelab.pipeline import run
+
+    root = tmp_path_factory.mktemp("served") / "runs"
+    for model, name in (("tiny", "a-tiny"), ("lenet5", "b-lenet")):
+        cfg = resolve_config(
+            None, {"source": str(toy_npz)}, {"model": model, "epochs": 3}, str(root)
+        )
+        run(cfg, run_name=name, progress=False, verbose=0)
+        if name == "a-tiny":
+            export_model(
+                root / name,
+                formats=("tflite-float32", "tflite-int8"),
+                representative=64,
+                progress=False,
+                latency_repeats=3,
+            )
+            deploy(root / name, target="esp-eye", check_images=32)
+    # "newest" is by metrics.json time: make b-lenet the newest whatever the clock did.
+    os.utime(root / "a-tiny" / "metrics.json", (1_700_000_000, 1_700_000_000))
+    return root
