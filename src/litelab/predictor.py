@@ -70,6 +70,11 @@ class Predictor:
 
     def probs(self, images: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities for (N, size, size, 3) uint8 images."""
+        return self.timed_probs(images)[0]
+
+    def timed_probs(self, images: np.ndarray) -> tuple[np.ndarray, float]:
+        """``probs`` and the milliseconds the model itself took (not decoding, not waiting
+        for another request to finish with this model)."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[1:] != (self.size, self.size, 3):
             raise LitelabError(
@@ -79,15 +84,13 @@ class Predictor:
         from litelab.modelio import as_probabilities, predict_probs
 
         with self._lock:  # neither a LiteRT interpreter nor model.predict is re-entrant
+            start = time.perf_counter()
             if self.kind == "tflite":
-                return as_probabilities(self._tflite.predict_scores(images, self.input_scale))
-            return predict_probs(self._keras, images, input_scale=self.input_scale)
-
-    def timed_probs(self, images: np.ndarray) -> tuple[np.ndarray, float]:
-        """``probs`` and the milliseconds the model took (decoding not included)."""
-        start = time.perf_counter()
-        probs = self.probs(images)
-        return probs, (time.perf_counter() - start) * 1000.0
+                probs = as_probabilities(self._tflite.predict_scores(images, self.input_scale))
+            else:
+                probs = predict_probs(self._keras, images, input_scale=self.input_scale)
+            elapsed = (time.perf_counter() - start) * 1000.0
+        return probs, elapsed
 
     def top(self, row: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
         """The ``k`` most likely classes of one probability row, highest first."""
