@@ -241,6 +241,21 @@ def test_bad_uploads_get_clear_4xx_answers_and_the_server_keeps_serving(client, 
     assert r.status_code == 200 and r.json()["top"][0]["class"] == "red"
 
 
+def test_a_damaged_model_file_is_one_error_and_other_models_still_answer(
+    served_runs, tmp_path
+) -> None:
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(served_runs / "b-lenet", runs / "broken", ignore=shutil.ignore_patterns("s*"))
+    (runs / "broken" / "model.keras").write_bytes(b"PK\x03\x04 this is not a whole zip")
+    with TestClient(create_app(runs)) as c:
+        r = post(c, image_bytes(), run="broken")
+        assert r.status_code == 409 and "model" in r.json()["error"]
+        assert post(c, image_bytes(), run="zoo:mcu").status_code == 200
+        assert c.get("/api/runs/broken").status_code == 200
+
+
 def test_upload_and_pixel_limits_are_enforced(served_runs) -> None:
     app = create_app(served_runs, max_upload_bytes=4000, max_pixels=10_000)
     with TestClient(app) as c:

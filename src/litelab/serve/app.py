@@ -212,9 +212,7 @@ def create_app(
         fields = {k: _field(form, request, k) for k in ("run", "format", "top")}
         top = _top(fields["top"])
         ref = await run_in_threadpool(catalog.model_ref, fields["run"] or None)
-        fmt = fields["format"] or ("keras" if "keras" in ref.formats() else None)
-        if fmt is None:
-            fmt = ref.formats()[0] if ref.formats() else "keras"
+        fmt = fields["format"] or "keras"
         predictor = await run_in_threadpool(models.get, ref, fmt)
         start = time.perf_counter()
         pixels, info = await run_in_threadpool(decode_upload, data, predictor.size, max_pixels)
