@@ -222,3 +222,40 @@ def served_runs(toy_npz, tmp_path_factory):
     # "newest" is by metrics.json time: make b-lenet the newest whatever the clock did.
     os.utime(root / "a-tiny" / "metrics.json", (1_700_000_000, 1_700_000_000))
     return root
+
+
+@pytest.fixture(scope="session")
+def live_server(served_runs):
+    """`litelab serve --port 0 --quiet` over ``served_runs`` as a real process; its base URL."""
+    import re
+    import select
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    litelab = shutil.which("litelab", path=str(Path(sys.executable).parent)) or "litelab"
+    proc = subprocess.Popen(
+        [litelab, "serve", "--runs", str(served_runs), "--port", "0", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url, seen, deadline = None, [], time.monotonic() + 120
+    while url is None and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stdout], [], [], 1.0)[0]:
+            line = proc.stdout.readline()
+            seen.append(line)
+            match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+            url = match.group(1) if match else None
+    if url is None:
+        proc.kill()
+        pytest.fail("litelab serve did not start: " + "".join(seen)[-2000:])
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

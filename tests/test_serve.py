@@ -307,3 +307,109 @@ def test_serve_refuses_a_taken_port_and_a_missing_runs_folder(tmp_path, capsys) 
     assert "is a file" in capsys.readouterr().err
     assert main(["serve", "--runs", str(tmp_path), "--max-upload-mb", "0"]) == 2
     assert main(["serve", "--runs", str(tmp_path), "--port", "70000"]) == 2
+
+
+# ------------------------------------------------------------------------ the real server
+def _request(url: str, method: str, path: str, body: bytes = b"", headers=None, chunked=False):
+    """One raw HTTP request to the live server; (status, JSON body or None)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        if chunked:
+            conn.putrequest(method, path)
+            for key, value in (headers or {}).items():
+                conn.putheader(key, value)
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            for start in range(0, len(body), 1 << 20):
+                piece = body[start : start + (1 << 20)]
+                try:
+                    conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # the server answered early and closed: read its answer
+            else:
+                conn.send(b"0\r\n\r\n")
+        else:
+            conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+        try:
+            return response.status, json.loads(data)
+        except ValueError:
+            return response.status, None
+    finally:
+        conn.close()
+
+
+def test_the_live_server_refuses_oversized_and_malformed_requests_and_keeps_serving(
+    live_server,
+) -> None:
+    boundary = "litelabtest"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    big = head + b"\0" * (11 * 1024 * 1024) + f"\r\n--{boundary}--\r\n".encode()
+    ctype = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, body = _request(live_server, "POST", "/api/predict", big, ctype)
+    assert status == 413 and "limit" in body["error"]
+    # The same without a Content-Length: counted while it streams in.
+    status, body = _request(live_server, "POST", "/api/predict", big, ctype, chunked=True)
+    assert status == 413 and "limit" in body["error"]
+    # A form whose closing boundary never comes, and one with no boundary at all.
+    status, _ = _request(live_server, "POST", "/api/predict", head + b"abc", ctype)
+    assert 400 <= status < 500
+    status, _ = _request(
+        live_server,
+        "POST",
+        "/api/predict",
+        b"whatever",
+        {"Content-Type": "multipart/form-data"},
+    )
+    assert 400 <= status < 500
+    # Not HTTP at all.
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(live_server)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as raw:
+        raw.sendall(b"\x16\x03\x01 this is not http\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 400")
+    status, body = _request(live_server, "GET", "/api/runs")
+    assert status == 200 and [r["id"] for r in body["runs"]] == ["b-lenet", "a-tiny"]
+    good = image_bytes(color=(30, 30, 220))
+    files = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="run"\r\n\r\na-tiny\r\n'.encode()
+        + head
+        + good
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, body = _request(live_server, "POST", "/api/predict", files, ctype)
+    assert status == 200 and body["top"][0]["class"] == "blue"
+
+
+def test_a_model_file_cannot_run_code_when_the_server_loads_it(tmp_path) -> None:
+    import keras
+
+    marker = tmp_path / "pwned"
+    inputs = keras.Input((32, 32, 3))
+    # Python bytecode inside the file that leaves a mark wherever it runs.
+    touch = eval(f"lambda t: (open({str(marker)!r}, 'w').close(), t)[1]")  # noqa: S307
+    x = keras.layers.Lambda(touch)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    run = tmp_path / "runs" / "lambda"
+    run.mkdir(parents=True)
+    model.save(run / "model.keras")
+    (run / "labels.txt").write_text("a\nb\n")
+    marker.unlink()  # building the model ran it once, here, on purpose
+    with TestClient(create_app(tmp_path / "runs")) as c:
+        r = post(c, image_bytes(), run="lambda")
+        assert r.status_code == 409
+        assert "safe_mode" in r.json()["error"] or "Lambda" in r.json()["error"]
+        # An uploaded model is only ever an image that fails to decode.
+        upload = post(c, (run / "model.keras").read_bytes(), "model.keras", run="zoo:mcu")
+        assert upload.status_code == 415
+    assert not marker.exists()

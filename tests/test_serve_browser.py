@@ -10,11 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import select
-import shutil
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -59,34 +54,8 @@ pytestmark = pytest.mark.skipif(_missing is not None, reason=_missing or "")
 
 
 @pytest.fixture(scope="module")
-def server(served_runs):
-    """`litelab serve --port 0` as a real process; yields its base URL."""
-    litelab = shutil.which("litelab", path=str(Path(sys.executable).parent)) or "litelab"
-    proc = subprocess.Popen(
-        [litelab, "serve", "--runs", str(served_runs), "--port", "0", "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url, seen, deadline = None, [], time.monotonic() + 120
-    while url is None and time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-        if ready:
-            line = proc.stdout.readline()
-            seen.append(line)
-            match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
-            url = match.group(1) if match else None
-    if url is None:
-        proc.kill()
-        pytest.fail("litelab serve did not start: " + "".join(seen)[-2000:])
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def server(live_server):
+    return live_server
 
 
 @pytest.fixture

@@ -157,9 +157,8 @@ class Catalog:
         folder = self.run_dir(run_id)
         out = self.summary(run_id, folder)
         metrics = read_json(folder / "metrics.json") or {}
-        metrics.pop("versions", None)
+        out["versions"] = metrics.pop("versions", None)
         out["metrics"] = metrics
-        out["versions"] = (read_json(folder / "metrics.json") or {}).get("versions")
         out["history"] = read_history(folder / "history.csv")
         out["config"] = read_toml_quiet(folder / "config.toml")
         export = read_json(folder / "export" / "comparison.json")
