@@ -8,6 +8,7 @@ tests skip, unless LITELAB_REQUIRE_BROWSER=1 (CI sets it), where they fail inste
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import urllib.request
@@ -106,6 +107,10 @@ def test_runs_list_run_page_and_upload_show_the_predicted_class(
     assert page.locator("#confusion-matrix td").count() == 4
     assert "fits" in page.inner_text("#deploy")
     assert page.locator("#export-table tr").count() >= 3
+    export = json.loads((served_runs / "a-tiny/export/comparison.json").read_text())
+    int8 = next(r for r in export["rows"] if r["format"] == "tflite-int8")
+    int8_row = page.inner_text("#export-table tr:has-text('tflite-int8')")
+    assert f"{int8['size_bytes']:,}" in int8_row and f"{int8['agreement']:.2f}%" in int8_row
     page.wait_for_function(
         "[...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=60_000
     )

@@ -128,7 +128,7 @@ async function showRuns() {
 
 // ---------------------------------------------------------------- charts (SVG from JSON)
 function lineChart(series, { title, yLabel, yFormat = (v) => v.toFixed(2), width = 520, height = 260 }) {
-  const pad = { l: 48, r: 12, t: 22, b: 30 };
+  const pad = { l: 48, r: 12, t: 10 + 13 * series.length, b: 30 };
   const pts = series.flatMap((sr) => sr.values.map((v, i) => [i + 1, v]).filter(([, v]) => v !== null && isFinite(v)));
   if (!pts.length) return h("p", { class: "muted" }, "no history to draw");
   const xMax = Math.max(...pts.map((p) => p[0]), 2);
@@ -136,7 +136,7 @@ function lineChart(series, { title, yLabel, yFormat = (v) => v.toFixed(2), width
   if (yMin === yMax) { yMin -= 0.5; yMax += 0.5; }
   const X = (x) => pad.l + ((x - 1) / (xMax - 1)) * (width - pad.l - pad.r);
   const Y = (y) => height - pad.b - ((y - yMin) / (yMax - yMin)) * (height - pad.t - pad.b);
-  const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
+  const svg = s("svg", { width: "100%", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
   svg.append(s("text", { x: pad.l, y: 14 }, title));
   for (let k = 0; k <= 4; k++) {
     const v = yMin + (k / 4) * (yMax - yMin);
@@ -151,8 +151,9 @@ function lineChart(series, { title, yLabel, yFormat = (v) => v.toFixed(2), width
     const d = sr.values.map((v, j) => (v === null || !isFinite(v) ? null : `${X(j + 1)},${Y(v)}`)).filter(Boolean);
     if (d.length) svg.append(s("polyline", { points: d.join(" "), fill: "none", stroke: color, "stroke-width": 2,
                                               "stroke-dasharray": sr.dashed ? "5 4" : "" }));
-    svg.append(s("rect", { x: pad.l + 8, y: pad.t + 4 + i * 15, width: 10, height: 3, fill: color }),
-               s("text", { x: pad.l + 22, y: pad.t + 9 + i * 15 }, sr.name));
+    const lx = width - pad.r - 150, ly = 4 + i * 13;
+    svg.append(s("rect", { x: lx, y: ly + 4, width: 12, height: 3, fill: color }),
+               s("text", { x: lx + 16, y: ly + 9 }, sr.name));
   });
   return svg;
 }
@@ -180,7 +181,7 @@ function confusionTable(cm, classes) {
 function exportTable(exp) {
   const cols = [["format", "Format"], ["size_bytes", "Bytes", num], ["test_accuracy", "Test acc.", pct],
                 ["accuracy_change", "Δ vs Keras (pp)", (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2))],
-                ["agreement", "Agrees with Keras", pct], ["latency_ms_median", "Latency (ms)",
+                ["agreement", "Agrees with Keras", (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2) + "%")], ["latency_ms_median", "Latency (ms)",
                 (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(3))], ["note", "Note"]];
   return h("div", {}, h("table", { id: "export-table" },
     h("tr", {}, cols.map(([, label]) => h("th", {}, label))),
