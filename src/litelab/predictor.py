@@ -3,8 +3,8 @@
 ``litelab predict`` and ``litelab serve`` both classify through :class:`Predictor`, so a
 photo gets the same answer from the command line and from the web page: the same decoding
 (:func:`litelab.data.images.decode_image`), the same ``pixel / 255 * input_scale`` input and
-the same probabilities (a Keras model through ``model.predict``, a ``.tflite`` file through
-LiteRT with its own input quantization).
+the same probabilities (a Keras model through :func:`litelab.modelio.predict_probs`, a
+``.tflite`` file through LiteRT with its own input quantization).
 
 Models are only ever loaded from files litelab wrote or the user named (a run folder, the
 zoo, ``--model``); Keras files are loaded with Keras' safe mode on, so a model file cannot

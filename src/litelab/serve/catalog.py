@@ -121,21 +121,20 @@ class Catalog:
         rows.sort(key=lambda r: (r["date"] or "", r["id"]), reverse=True)
         return rows
 
-    def summary(self, run_id: str, folder: Path) -> dict[str, Any]:
-        metrics = read_json(folder / "metrics.json") or {}
+    def summary(
+        self, run_id: str, folder: Path, files: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The runs-list row of one run; ``files`` is :func:`read_run_files` when already read."""
+        files = files or read_run_files(folder)
+        metrics, config = files["metrics"], files["config"]
         ref = self.run_ref(run_id, folder)
-        export = read_json(folder / "export" / "comparison.json") or {}
         int8_bytes = None
-        for row in export.get("rows", []):
+        for row in (files["export"] or {}).get("rows", []):
             if row.get("format") == "tflite-int8":
                 int8_bytes = row.get("size_bytes")
         if int8_bytes is None and "tflite-int8" in ref.tflite:
             int8_bytes = ref.tflite["tflite-int8"].stat().st_size
-        stamp_file = folder / "metrics.json"
-        if not stamp_file.is_file():
-            stamp_file = folder / "model.keras"
-        date = dt.datetime.fromtimestamp(stamp_file.stat().st_mtime).isoformat(timespec="seconds")
-        config = read_toml_quiet(folder / "config.toml")
+        date = dt.datetime.fromtimestamp(finished_at(folder)).isoformat(timespec="seconds")
         model = metrics.get("model") or config.get("training", {}).get("model")
         if model is None and metrics.get("model_path"):
             model = Path(str(metrics["model_path"])).name
@@ -148,27 +147,28 @@ class Catalog:
             "params": metrics.get("params"),
             "int8_bytes": int8_bytes,
             "epochs": metrics.get("epochs_run"),
-            "verdicts": deploy_verdicts(folder),
+            "verdicts": deploy_verdicts(files["deploy"]),
             "formats": ref.formats(),
         }
 
     def detail(self, run_id: str) -> dict[str, Any]:
         """Everything the run page shows: metrics, curves, config, export table, verdicts."""
         folder = self.run_dir(run_id)
-        out = self.summary(run_id, folder)
-        metrics = read_json(folder / "metrics.json") or {}
+        files = read_run_files(folder)
+        out = self.summary(run_id, folder, files)
+        metrics = dict(files["metrics"])
         out["versions"] = metrics.pop("versions", None)
         out["metrics"] = metrics
         out["history"] = read_history(folder / "history.csv")
-        out["config"] = read_toml_quiet(folder / "config.toml")
-        export = read_json(folder / "export" / "comparison.json")
+        out["config"] = files["config"]
+        export = files["export"]
         out["export"] = None
         if export is not None:
             out["export"] = {
                 k: export.get(k)
                 for k in ("rows", "data_source", "num_test", "latency_note", "params_note")
             }
-        out["deploy"] = deploy_reports(folder)
+        out["deploy"] = files["deploy"]
         out["images"] = [
             {"name": name, "caption": caption}
             for name, (rel, caption) in RUN_IMAGES.items()
@@ -229,9 +229,14 @@ class Catalog:
             return zoo_ref(name[4:])
         if name:
             return self.run_ref(name)
-        for row in self.summaries():
-            if row["formats"]:
-                return self.run_ref(row["id"])
+        # Newest by the same date the runs list sorts on, without reading every run's JSON.
+        runs = sorted(
+            self.run_dirs().items(), key=lambda kv: (finished_at(kv[1]), kv[0]), reverse=True
+        )
+        for run_id, folder in runs:
+            ref = self.run_ref(run_id, folder)
+            if ref.formats():
+                return ref
         raise NotFound(f"no run with a model in {self.root}; train one with `litelab run`")
 
 
@@ -249,6 +254,25 @@ def zoo_ref(name: str) -> ModelRef:
 
 
 # ---------------------------------------------------------------------- reading files
+def read_run_files(folder: Path) -> dict[str, Any]:
+    """What a run's page and row are made of, each file read once: metrics.json, config.toml,
+    export/comparison.json (None when not exported) and the deploy reports."""
+    return {
+        "metrics": read_json(folder / "metrics.json") or {},
+        "config": read_toml_quiet(folder / "config.toml"),
+        "export": read_json(folder / "export" / "comparison.json"),
+        "deploy": deploy_reports(folder),
+    }
+
+
+def finished_at(folder: Path) -> float:
+    """When a run finished: its metrics.json's time, else its model.keras's."""
+    stamp = folder / "metrics.json"
+    if not stamp.is_file():
+        stamp = folder / "model.keras"
+    return stamp.stat().st_mtime
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from a file, or None when it is missing or unreadable."""
     try:
@@ -314,7 +338,7 @@ def deploy_reports(folder: Path) -> list[dict[str, Any]]:
     return reports
 
 
-def deploy_verdicts(folder: Path) -> list[dict[str, Any]]:
+def deploy_verdicts(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The short form of :func:`deploy_reports`, for the runs list."""
     return [
         {
@@ -322,6 +346,6 @@ def deploy_verdicts(folder: Path) -> list[dict[str, Any]]:
             "fits": r["verdict"].get("fits"),
             "line": r["verdict"].get("line"),
         }
-        for r in deploy_reports(folder)
+        for r in reports
         if isinstance(r.get("verdict"), dict)
     ]
