@@ -231,15 +231,15 @@ def test_worker_processes_give_the_same_arrays(tmp_path, image_folder, monkeypat
     want = load(tar)
 
     calls = []
-    real = images._Worker.decode
+    real = images.ProcessPoolExecutor.submit
 
-    def spy(self, blobs, size):
+    def spy(self, fn, blobs, *args, **kwargs):
         calls.append(len(blobs))
-        return real(self, blobs, size)
+        return real(self, fn, blobs, *args, **kwargs)
 
     monkeypatch.setattr(images, "_MIN_PARALLEL", 8)
     monkeypatch.setattr(images, "_CHUNK_ITEMS", 5)
-    monkeypatch.setattr(images._Worker, "decode", spy)
+    monkeypatch.setattr(images.ProcessPoolExecutor, "submit", spy)
     monkeypatch.setenv("LITELAB_DECODE_WORKERS", "2")
     got = load(tar)
     assert sum(calls) == 35 + 9 + 1  # every image went through a worker process

@@ -3,25 +3,29 @@
 Every image litelab sees, for training or for ``litelab predict``, goes through
 :func:`decode_image`, so both see identical pixels. Decoding tens of thousands of tiny JPEGs
 is bound by Pillow's per-file Python work, not by the decoder itself (threads made it slower
-in measurements), so :class:`DecodePool` spreads large jobs over a few worker processes that
-it drives through pipes, falling back to in-process decoding when they cannot run.
+in measurements), so :class:`DecodePool` spreads large jobs over a few worker processes (a standard
+:class:`~concurrent.futures.ProcessPoolExecutor`, spawn start method), falling back to
+in-process decoding when they cannot run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
+import multiprocessing
 import os
-import queue
 import signal
-import struct
-import subprocess
 import sys
-import threading
 import warnings
 from collections.abc import Hashable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +48,7 @@ _MIN_PARALLEL = 4096  # fewer images than this: starting worker processes costs 
 _MIN_PARALLEL_BYTES = 64 << 20  # ... unless they are big
 _CHUNK_ITEMS = 512
 _CHUNK_BYTES = 16 << 20
-_CHUNKS_IN_FLIGHT = 4  # per worker; bounds the memory held by encoded bytes not yet decoded
+_CHUNKS_IN_FLIGHT = 2  # per worker; bounds the memory held by encoded bytes not yet decoded
 
 
 def is_image_name(name: str) -> bool:
@@ -181,71 +185,9 @@ def _worker_count() -> int:
     return 0 if cpus < 2 else min(cpus, 8)
 
 
-class _Worker:
-    """A child Python process that decodes chunks sent over its stdin (see _worker_main)."""
-
-    def __init__(self) -> None:
-        src_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (src_root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from litelab.data.images import _worker_main; _worker_main()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-
-    def decode(self, blobs: Sequence[bytes], size: int) -> tuple[np.ndarray, np.ndarray]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        parts = [struct.pack("<II", size, len(blobs))]
-        for blob in blobs:
-            parts.append(struct.pack("<I", len(blob)))
-            parts.append(blob)
-        self.proc.stdin.write(b"".join(parts))
-        self.proc.stdin.flush()
-        n = len(blobs)
-        want = n + n * size * size * 3
-        reply = self.proc.stdout.read(want)
-        if len(reply) != want:
-            raise EOFError("decode worker stopped")
-        ok = np.frombuffer(reply, dtype=bool, count=n)
-        return np.frombuffer(reply, dtype=np.uint8, offset=n).reshape(n, size, size, 3), ok
-
-    def close(self) -> None:
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-
-
-def _read_exact(stream: io.BufferedReader, n: int) -> bytes:
-    data = stream.read(n)
-    if len(data) != n:
-        raise EOFError
-    return data
-
-
-def _worker_main() -> None:
-    """Child side of :class:`_Worker`: read chunks from stdin, write pixels to stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes our stdin
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing else may reach the pipe
-    while True:
-        try:
-            size, n = struct.unpack("<II", _read_exact(stdin, 8))
-            blobs = []
-            for _ in range(n):
-                (length,) = struct.unpack("<I", _read_exact(stdin, 4))
-                blobs.append(_read_exact(stdin, length))
-        except EOFError:
-            return
-        out, ok = decode_chunk(blobs, size)
-        stdout.write(ok.tobytes())
-        stdout.write(out.tobytes())
-        stdout.flush()
+def _ignore_sigint() -> None:
+    """Runs in each decode process: Ctrl-C is the parent's, which shuts the pool down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DecodePool:
@@ -253,8 +195,11 @@ class DecodePool:
 
     Feed with :meth:`add` while reading an archive (decoding overlaps with reading), then
     :meth:`finish` returns the pixels and each key's row in them. The first
-    ``_MIN_PARALLEL`` images are buffered; if more come, worker processes are started.
-    Use as a context manager so workers are always stopped.
+    ``_MIN_PARALLEL`` images are buffered; if more come, a spawn-based
+    :class:`~concurrent.futures.ProcessPoolExecutor` decodes chunks of them, with at most
+    ``_CHUNKS_IN_FLIGHT`` chunks per worker submitted at a time. If the processes cannot
+    start or die, the rest is decoded in this process. Use as a context manager so the
+    workers are always stopped.
     """
 
     def __init__(
@@ -264,10 +209,11 @@ class DecodePool:
         self._keys: list[Hashable] = []
         self._blobs: list[bytes] = []
         self._nbytes = 0
-        self._results: list[tuple[list[Hashable], Future | tuple[np.ndarray, np.ndarray]]] = []
-        self._executor: ThreadPoolExecutor | None = None
-        self._idle: queue.Queue[_Worker | None] = queue.Queue()
-        self._workers: list[_Worker] = []
+        # one entry per chunk, in order: [keys, blobs while pending, future or (pixels, ok)]
+        self._results: list[list] = []
+        self._pending: dict[Future, list] = {}
+        self._executor: ProcessPoolExecutor | None = None
+        self._limit = 0
         self._parallel: bool | None = None  # decided once _MIN_PARALLEL images were seen
         self._bar_args = {"total": total, "desc": desc, "disable": not progress}
         self._bar: tqdm | None = None  # made on the first image, so an unused pool shows nothing
@@ -288,18 +234,18 @@ class DecodePool:
         if self._parallel is None:
             if len(self._blobs) >= _MIN_PARALLEL or self._nbytes >= _MIN_PARALLEL_BYTES:
                 self._start()
-                self._flush(final=False)
+                self._flush()
         elif len(self._blobs) >= _CHUNK_ITEMS or self._nbytes >= _CHUNK_BYTES:
-            self._flush(final=False)
+            self._flush()
 
     def finish(self) -> tuple[np.ndarray, dict[Hashable, int]]:
         """Decode what is left; return all pixels and each key's row in them (-1: failed)."""
         if self._parallel is None:
             self._parallel = False
-        self._flush(final=True)
+        self._flush()
+        self._wait(0)
         arrays, rows, start = [], {}, 0
-        for keys, res in self._results:
-            arr, ok = res.result() if isinstance(res, Future) else res
+        for keys, _blobs, (arr, ok) in self._results:
             arrays.append(arr)
             for i, (key, good) in enumerate(zip(keys, ok.tolist(), strict=True)):
                 rows[key] = start + i if good else -1
@@ -311,13 +257,11 @@ class DecodePool:
         return images, rows
 
     def close(self) -> None:
-        """Stop worker processes and the progress bar."""
+        """Stop the worker processes and the progress bar."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
-        for worker in self._workers:
-            worker.close()
-        self._workers.clear()
+        self._pending.clear()
         if self._bar is not None:
             self._bar.close()
 
@@ -326,49 +270,67 @@ class DecodePool:
         self._parallel = count > 0 and bool(sys.executable)
         if not self._parallel:
             return
-        for _ in range(count):
-            try:
-                worker = _Worker()
-            except OSError:
-                break
-            self._workers.append(worker)
-            self._idle.put(worker)
-        if not self._workers:
+        try:
+            self._executor = ProcessPoolExecutor(
+                max_workers=count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_sigint,
+            )
+        except (OSError, ValueError, NotImplementedError):
             self._parallel = False
             return
-        self._executor = ThreadPoolExecutor(max_workers=len(self._workers))
-        self._slots = threading.BoundedSemaphore(_CHUNKS_IN_FLIGHT * len(self._workers))
+        self._limit = _CHUNKS_IN_FLIGHT * count
 
-    def _flush(self, final: bool) -> None:
+    def _flush(self) -> None:
         keys, blobs = self._keys, self._blobs
         self._keys, self._blobs, self._nbytes = [], [], 0
         for start in range(0, len(blobs), _CHUNK_ITEMS):
             ck, cb = keys[start : start + _CHUNK_ITEMS], blobs[start : start + _CHUNK_ITEMS]
             if self._executor is not None:
-                self._slots.acquire()  # wait while the workers are behind
-                fut = self._executor.submit(self._decode_remote, cb)
-                fut.add_done_callback(functools.partial(self._done, len(cb)))
-                self._results.append((ck, fut))
-            else:
-                self._results.append((ck, decode_chunk(cb, self.size)))
-                if self._bar is not None:
-                    self._bar.update(len(cb))
-
-    def _done(self, n: int, _future: Future) -> None:
-        self._slots.release()
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def _decode_remote(self, blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """Runs in a pool thread: hand the chunk to an idle worker process."""
-        worker = self._idle.get()
-        try:
-            if worker is not None:
+                self._wait(self._limit - 1)  # wait while the workers are behind
+            entry = [ck, cb, None]
+            self._results.append(entry)
+            if self._executor is not None:
                 try:
-                    return worker.decode(blobs, self.size)
-                except (OSError, EOFError, ValueError):
-                    worker.proc.kill()
-                    worker = None  # broken: this slot decodes in-process from now on
-            return decode_chunk(blobs, self.size, quiet=False)
-        finally:
-            self._idle.put(worker)
+                    fut = self._executor.submit(decode_chunk, cb, self.size)
+                except (BrokenProcessPool, RuntimeError, OSError):
+                    self._give_up()
+                else:
+                    entry[2] = fut
+                    self._pending[fut] = entry
+                    continue
+            self._local(entry)
+
+    def _wait(self, most: int) -> None:
+        """Collect finished chunks until at most ``most`` are still being decoded."""
+        while len(self._pending) > most:
+            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                entry = self._pending.pop(fut, None)
+                if entry is None:  # already decoded here after the pool broke
+                    continue
+                try:
+                    entry[2] = fut.result()
+                except (BrokenProcessPool, OSError, EOFError):
+                    self._give_up()
+                    self._local(entry)
+                    continue
+                entry[1] = None  # decoded: the encoded bytes can go
+                if self._bar is not None:
+                    self._bar.update(len(entry[0]))
+
+    def _give_up(self) -> None:
+        """The worker processes broke: decode the rest (pending chunks too) in-process."""
+        if self._executor is None:
+            return
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = None
+        pending, self._pending = list(self._pending.values()), {}
+        for entry in pending:
+            self._local(entry)
+
+    def _local(self, entry: list) -> None:
+        entry[2] = decode_chunk(entry[1], self.size)
+        entry[1] = None
+        if self._bar is not None:
+            self._bar.update(len(entry[0]))
