@@ -99,9 +99,9 @@ def main() -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    from litelab.plots import _new_figure, _save
+    from litelab.plots import new_figure, save_figure
 
-    fig = _new_figure(11.0, 4.5)
+    fig = new_figure(11.0, 4.5)
     for k, (key, label) in enumerate(
         (("fit_seconds", "fit time (s)"), ("peak_rss_rise_mb", "peak memory rise (MB)"))
     ):
@@ -117,7 +117,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ SEED = 42
 def train_baseline(data_path: Path, runs_dir: Path, data) -> Path:
     """``litelab run --model baseline --epochs 10`` on the JPEG copy; returns the run folder."""
     from litelab.config import resolve_config
-    from litelab.pipeline import run
+    from litelab.jobs import run
 
     cfg = resolve_config(
         None, {"source": str(data_path)}, {"model": "baseline", "epochs": 10}, str(runs_dir)
@@ -72,7 +72,7 @@ def shipped_int8(data, test_x) -> dict:
 def board_figures(tflite_path: Path) -> dict:
     """What a microcontroller pays for an int8 file: bytes, TFLM arena, MACs."""
     from litelab.export.inspect import inspect_tflite
-    from litelab.export.mcu import measure_arena
+    from litelab.export.tflm import measure_arena
 
     data = tflite_path.read_bytes()
     return {
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    from litelab.cli import _quiet_tensorflow
+    from litelab.cli.common import quiet_tensorflow as _quiet_tensorflow
     from litelab.config import DatasetConfig
     from litelab.data import load_dataset
     from litelab.data.splits import limit_candidates

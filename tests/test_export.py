@@ -20,15 +20,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from litelab.cli import _Parser
+from litelab.cli.common import Parser as _Parser
+from litelab.cli.export import add_parsers as add_export_parser
+from litelab.cli.export import cmd_export
 from litelab.config import DatasetConfig, resolve_config
 from litelab.data import load_dataset
 from litelab.errors import LitelabError
-from litelab.export.cli_export import add_export_parser, cmd_export
 from litelab.export.exporter import FILES, FORMATS, export_model, parse_formats
 from litelab.export.litert import TFLiteModel
-from litelab.modelio import load_model, predict_probs
-from litelab.pipeline import run
+from litelab.inference import load_model, predict_probs
+from litelab.jobs import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LITELAB_SHARED", ROOT.parent / "shared"))

@@ -62,7 +62,7 @@ def test_float_anchor_has_the_same_macs_and_4x_weights():
 
 @needs_anchor
 def test_keras_h5_macs_equal_the_tflite_macs():
-    from litelab.modelio import load_model
+    from litelab.inference import load_model
 
     info = inspect_keras(load_model(H5))
     assert info["params"]["total"] == 78_666
@@ -133,8 +133,8 @@ def test_corrupt_tflite_is_a_clear_error(tmp_path):
 
 
 def _inspect_cli(argv: list[str]):
-    from litelab.cli import _Parser
-    from litelab.export.cli_mcu import add_inspect_parser, cmd_inspect
+    from litelab.cli.board import add_inspect_parser, cmd_inspect
+    from litelab.cli.common import Parser as _Parser
 
     parser = _Parser(prog="litelab")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)

@@ -18,14 +18,8 @@ import pytest
 
 from litelab.errors import LitelabError
 from litelab.export import csource
-from litelab.export.mcu import (
-    TARGETS,
-    check_tflm,
-    get_target,
-    measure_arena,
-    parse_bytes,
-    verdict,
-)
+from litelab.export.boards import TARGETS, get_target, parse_bytes, verdict
+from litelab.export.tflm import check_tflm, measure_arena
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 INT8 = SHARED / "anchors" / "mlperf-tiny-ic" / "pretrainedResnet_quant.tflite"
@@ -327,8 +321,8 @@ def test_write_project_never_touches_foreign_files(tmp_path):
 
 
 def _deploy(argv: list[str]) -> int:
-    from litelab.cli import _Parser
-    from litelab.export.cli_mcu import add_deploy_parser, cmd_deploy
+    from litelab.cli.board import add_deploy_parser, cmd_deploy
+    from litelab.cli.common import Parser as _Parser
 
     parser = _Parser(prog="litelab")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)

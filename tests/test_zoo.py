@@ -17,8 +17,8 @@ from litelab.cli import main
 from litelab.config import resolve_config
 from litelab.errors import LitelabError
 from litelab.export.inspect import inspect_tflite
-from litelab.export.mcu import measure_arena
-from litelab.pipeline import run
+from litelab.export.tflm import measure_arena
+from litelab.jobs import run
 from litelab.zoo.publish import publish
 
 PACKAGE_ZOO = Path(zoo.__file__).resolve().parent

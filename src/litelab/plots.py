@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from litelab.errors import LitelabError
-from litelab.io import atomic_path
+from litelab.files import atomic_path
 
 __all__ = [
     "CORRECT_COLOR",
@@ -26,6 +26,7 @@ __all__ = [
     "confusion_matrix_figure",
     "curves_figure",
     "loss_figure",
+    "new_figure",
     "objective_figure",
     "per_class_accuracy_figure",
     "plot_accuracy",
@@ -38,6 +39,7 @@ __all__ = [
     "plot_single_prediction",
     "prediction_color",
     "prediction_grid_figure",
+    "save_figure",
     "single_prediction_figure",
 ]
 
@@ -53,13 +55,15 @@ def prediction_color(true_label: Any, pred_label: Any) -> str:
     return CORRECT_COLOR if str(true_label) == str(pred_label) else WRONG_COLOR
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A blank figure (constrained layout, Agg canvas) of ``width`` x ``height`` inches."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names (PNG default)."""
     path = Path(path)
     fmt = path.suffix[1:].lower() or "png"
     if fmt not in fig.canvas.get_supported_filetypes():
@@ -96,7 +100,7 @@ def _history_figure(
         raise LitelabError(
             f"history has {len(train)} {metric!r} values but {len(val)} 'val_{metric}' values"
         )
-    fig = _new_figure(6.4, 4.2)
+    fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
     marker = "o" if max(len(s) for s in (train, val) if s is not None) <= 40 else None
     for values, name, color in ((train, "train", TRAIN_COLOR), (val, "validation", VAL_COLOR)):
@@ -135,12 +139,12 @@ def loss_figure(history: dict[str, list[float]]) -> Figure:
 
 def plot_accuracy(history: dict[str, list[float]], path: str | Path) -> Path:
     """Write the accuracy curves (epochs from 1, y in [0, 1]) to ``path``."""
-    return _save(accuracy_figure(history), path)
+    return save_figure(accuracy_figure(history), path)
 
 
 def plot_loss(history: dict[str, list[float]], path: str | Path) -> Path:
     """Write the loss curves to ``path``."""
-    return _save(loss_figure(history), path)
+    return save_figure(loss_figure(history), path)
 
 
 # --------------------------------------------------------------------------- confusion
@@ -177,7 +181,7 @@ def confusion_matrix_figure(cm: Any, classes: list[str], normalize: bool = False
     values = _row_normalize(matrix) if normalize else matrix
     n = len(classes)
     side = max(4.5, 0.62 * n + 2.4)
-    fig = _new_figure(side + 1.0, side)
+    fig = new_figure(side + 1.0, side)
     ax = fig.add_subplot()
     vmax = 1.0 if normalize else max(float(values.max()), 1.0)
     image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
@@ -213,7 +217,7 @@ def plot_confusion_matrix(
     cm: Any, classes: list[str], path: str | Path, normalize: bool = False
 ) -> Path:
     """Write the confusion-matrix heatmap to ``path``."""
-    return _save(confusion_matrix_figure(cm, classes, normalize=normalize), path)
+    return save_figure(confusion_matrix_figure(cm, classes, normalize=normalize), path)
 
 
 def per_class_accuracy_figure(cm: Any, classes: list[str]) -> Figure:
@@ -229,7 +233,7 @@ def per_class_accuracy_figure(cm: Any, classes: list[str]) -> Figure:
     overall = float(np.trace(matrix) / matrix.sum()) if matrix.sum() > 0 else float("nan")
 
     n = len(classes)
-    fig = _new_figure(6.8, max(2.8, 0.42 * n + 1.4))
+    fig = new_figure(6.8, max(2.8, 0.42 * n + 1.4))
     ax = fig.add_subplot()
     y = np.arange(n)
     ax.barh(y, np.nan_to_num(acc), color=TRAIN_COLOR, height=0.7)
@@ -278,7 +282,7 @@ def per_class_accuracy_figure(cm: Any, classes: list[str]) -> Figure:
 
 def plot_per_class_accuracy(cm: Any, classes: list[str], path: str | Path) -> Path:
     """Write the per-class accuracy bars to ``path``."""
-    return _save(per_class_accuracy_figure(cm, classes), path)
+    return save_figure(per_class_accuracy_figure(cm, classes), path)
 
 
 # --------------------------------------------------------------------------- images
@@ -362,7 +366,7 @@ def prediction_grid_figure(
                 f"nor ({len(imgs)},)"
             )
 
-    fig = _new_figure(1.75 * cols, (2.05 if conf is not None else 1.9) * rows)
+    fig = new_figure(1.75 * cols, (2.05 if conf is not None else 1.9) * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.ravel()):
         if k >= len(imgs):
@@ -394,7 +398,7 @@ def plot_prediction_grid(
 ) -> Path:
     """Write the grid of test images with their true and predicted classes to ``path``."""
     fig = prediction_grid_figure(images, y_true, y_pred, classes, rows=rows, cols=cols, probs=probs)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def single_prediction_figure(
@@ -408,7 +412,7 @@ def single_prediction_figure(
         if not np.isfinite(prob):
             raise LitelabError(f"the prediction's probability must be a number, got {prob}")
         title += f" ({prob:.2f})"
-    fig = _new_figure(4.6, 4.9)
+    fig = new_figure(4.6, 4.9)
     ax = fig.add_subplot()
     _show(ax, img)
     ax.set_title(
@@ -421,7 +425,7 @@ def plot_single_prediction(
     image: np.ndarray, true_label: str, pred_label: str, prob: float | None, path: str | Path
 ) -> Path:
     """Write one enlarged image with its true and predicted class to ``path``."""
-    return _save(single_prediction_figure(image, true_label, pred_label, prob), path)
+    return save_figure(single_prediction_figure(image, true_label, pred_label, prob), path)
 
 
 # --------------------------------------------------------------------------- searches
@@ -436,7 +440,7 @@ def objective_figure(
     """
     if len(trials) != len(values):
         raise LitelabError(f"{len(trials)} trial names but {len(values)} objective values")
-    fig = _new_figure(max(6.0, 0.35 * len(trials) + 2), 4.0)
+    fig = new_figure(max(6.0, 0.35 * len(trials) + 2), 4.0)
     ax = fig.add_subplot()
     xs = [i for i, v in enumerate(values) if v is not None]
     ys = [float(values[i]) for i in xs]
@@ -463,14 +467,14 @@ def plot_objective(
     trials: list[str], values: list[float | None], name: str, path: str | Path, maximize=True
 ) -> Path:
     """Write :func:`objective_figure` to ``path``."""
-    return _save(objective_figure(trials, values, name, maximize), path)
+    return save_figure(objective_figure(trials, values, name, maximize), path)
 
 
 def curves_figure(curves: dict[str, list[float]], ylabel: str = "val_accuracy") -> Figure:
     """Several runs' curves (one per label) overlaid against the epoch, from 1."""
     if not curves:
         raise LitelabError("no curves to plot")
-    fig = _new_figure(8.0, 4.8)
+    fig = new_figure(8.0, 4.8)
     ax = fig.add_subplot()
     from matplotlib import colormaps
 
@@ -501,4 +505,4 @@ def plot_curves(
     curves: dict[str, list[float]], path: str | Path, ylabel: str = "val_accuracy"
 ) -> Path:
     """Write :func:`curves_figure` to ``path``."""
-    return _save(curves_figure(curves, ylabel), path)
+    return save_figure(curves_figure(curves, ylabel), path)

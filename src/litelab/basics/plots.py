@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from litelab.plots import _new_figure, _save
+from litelab.plots import new_figure, save_figure
 
 MAX_POINTS = 2000  # a scatter of a million houses says no more than 2,000 of them
 
 
 def lines_figure(data, lines: dict[str, tuple[float, float]]):
     """The houses, the true line and each fitted line (price against size)."""
-    fig = _new_figure(8.0, 5.0)
+    fig = new_figure(8.0, 5.0)
     ax = fig.add_subplot()
     x, y = data.x[:, 0], data.y[:, 0]
     if len(x) > MAX_POINTS:
@@ -35,12 +35,12 @@ def lines_figure(data, lines: dict[str, tuple[float, float]]):
 
 
 def plot_lines(data, lines: dict[str, tuple[float, float]], path: str | Path) -> Path:
-    return _save(lines_figure(data, lines), path)
+    return save_figure(lines_figure(data, lines), path)
 
 
 def boundaries_figure(points, predictors: dict):
     """Side by side, each model's decision regions over the test points."""
-    fig = _new_figure(6.0 * len(predictors), 5.0)
+    fig = new_figure(6.0 * len(predictors), 5.0)
     x = np.concatenate([points.x_train, points.x_test])
     lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
@@ -60,4 +60,4 @@ def boundaries_figure(points, predictors: dict):
 
 
 def plot_boundaries(points, predictors: dict, path: str | Path) -> Path:
-    return _save(boundaries_figure(points, predictors), path)
+    return save_figure(boundaries_figure(points, predictors), path)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litelab.errors import LitelabError
-from litelab.io import capture_stderr
+from litelab.errors import LitelabError, one_of
+from litelab.files import capture_stderr
 
 KINDS = ("float32", "dynamic", "float16", "int8")
 
@@ -47,8 +47,7 @@ def convert(
     """
     import tensorflow as tf
 
-    if kind not in KINDS:
-        raise LitelabError(f"unknown TFLite kind {kind!r}; choose one of {', '.join(KINDS)}")
+    one_of("TFLite kind", kind, KINDS)
     if kind == "int8" and (representative is None or len(representative) == 0):
         raise LitelabError("int8 quantization needs representative data: pass --data")
     with tempfile.TemporaryDirectory(prefix="litelab-export-") as tmp:

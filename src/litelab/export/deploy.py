@@ -1,11 +1,12 @@
 """Deploy: take an int8 model to a board.
 
-A run folder (its ``export/model_int8.tflite``, else its model.keras converted to int8 with
-500 training images of the run's data), a .tflite file, or a Keras model file (``data``
-needed for the int8 conversion) is checked under TensorFlow Lite for Microcontrollers, its
-exact arena measured, compared with LiteRT on test images, judged against a target's memory,
-and written out as C sources for the board. The whole result is kept beside the sources as
-``deploy.json`` (the verdict `litelab serve` shows).
+A run folder (its exported int8 model, else its Keras model converted to int8 with
+500 training images of the run's data), a .tflite file, a ``zoo:`` name, or a Keras model
+file (``data`` needed for the int8 conversion), resolved by
+:func:`litelab.export.source.resolve_source`, is checked under TensorFlow Lite for
+Microcontrollers, its exact arena measured, compared with LiteRT on test images, judged
+against a target's memory, and written out as C sources for the board. The whole result is
+kept beside the sources as ``deploy.json`` (the verdict `litelab serve` shows).
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from litelab.errors import LitelabError
+from litelab.export.source import Source, is_tflite, resolve_source
 
-REPRESENTATIVE = 500
-INT8_EXPORT = Path("export") / "model_int8.tflite"
+if TYPE_CHECKING:
+    from litelab.runs import Run
+
 REPORT_FILE = "deploy.json"
+__all__ = ["REPORT_FILE", "DeployOptions", "deploy", "format_deploy", "inspect_path", "is_tflite"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +48,6 @@ class DeployOptions:
     seed: int = 42
 
 
-def is_tflite(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    if path.suffix.lower() == ".tflite":
-        return True
-    with open(path, "rb") as f:
-        return f.read(8)[4:8] == b"TFL3"
-
-
 def inspect_path(path: str | Path) -> dict[str, Any]:
     """Inspect any model file litelab reads."""
     from litelab.export.inspect import inspect_keras, inspect_tflite
@@ -63,7 +58,7 @@ def inspect_path(path: str | Path) -> dict[str, Any]:
         raise LitelabError(f"model not found: {path}")
     if is_tflite(path):
         return inspect_tflite(path)
-    from litelab.modelio import load_model
+    from litelab.inference import load_model
 
     info = inspect_keras(load_model(path))
     info["path"] = str(path)
@@ -71,25 +66,25 @@ def inspect_path(path: str | Path) -> dict[str, Any]:
 
 
 @dataclasses.dataclass
-class _Source:
-    """What deploy works on: the int8 model bytes and where it came from."""
+class _Int8Model:
+    """What deploy works on: the int8 model bytes and the source they came from."""
 
     data: bytes
-    label: str  # for messages
-    kind: str  # "run", "tflite", "keras"
-    run_dir: Path | None = None
+    source: Source
     converted: bool = False
     input_scale: float | None = None
 
+    @property
+    def label(self) -> str:  # for messages
+        return str(self.source.path)
 
-def _data_config(opts: DeployOptions, run_dir: Path | None):
+
+def _data_config(opts: DeployOptions, run: Run | None):
     from litelab.config import resolve_config
 
     values = dict(opts.data)
-    if run_dir is not None:
-        from litelab.runs import read_run_config
-
-        cfg = read_run_config(run_dir).data
+    if run is not None:
+        cfg = run.data_config
         given = {k: v for k, v in values.items() if v is not None}
         return dataclasses.replace(cfg, **given) if given else cfg
     if values.get("source") is None:
@@ -121,42 +116,25 @@ def _load_images(cfg, n_train: int, n_test: int, seed: int):
     raise LitelabError(f"cannot load {cfg.source}")
 
 
-def _resolve_source(opts: DeployOptions, dataset_fn) -> _Source:
-    from litelab.export.litert import read_tflite
-
-    path = Path(opts.model_source)
-    if not path.exists():
-        raise LitelabError(f"deploy source not found: {path}")
-    if path.is_dir() and (path / "config.toml").is_file():
-        exported = path / INT8_EXPORT
-        if exported.is_file():
-            return _Source(read_tflite(exported), str(exported), "run", run_dir=path)
-        model_file = path / "model.keras"
-        if not model_file.is_file():
-            raise LitelabError(f"run folder {path} has neither {INT8_EXPORT} nor model.keras")
-        return _convert(model_file, opts, dataset_fn, run_dir=path)
-    if is_tflite(path):
-        return _Source(read_tflite(path), str(path), "tflite")
-    return _convert(path, opts, dataset_fn)
-
-
-def _convert(
-    model_path: Path, opts: DeployOptions, dataset_fn, run_dir: Path | None = None
-) -> _Source:
+def _int8_model(src: Source, opts: DeployOptions, dataset_fn) -> _Int8Model:
+    """The source's int8 flatbuffer: read as it is, or converted from a Keras model."""
     from litelab.export.convert import convert, representative_images
-    from litelab.modelio import load_model
+    from litelab.export.litert import read_tflite
+    from litelab.inference import load_model
+    from litelab.runs import REPRESENTATIVE
 
+    if is_tflite(src.path):
+        return _Int8Model(read_tflite(src.path), src)
     ds = dataset_fn()
     if ds is None:
         raise LitelabError(
-            f"converting {model_path} to int8 needs representative images: pass --data"
+            f"converting {src.path} to int8 needs representative images: pass --data"
         )
     scale = 1.0 if opts.input_scale is None else opts.input_scale
-    model = load_model(model_path)
+    model = load_model(src.path)
     rep = representative_images(ds.x_train, REPRESENTATIVE, seed=opts.seed)
     data = convert(model, "int8", representative=rep, input_scale=scale, int8_io=True)
-    kind = "run" if run_dir is not None else "keras"
-    return _Source(data, str(model_path), kind, run_dir, converted=True, input_scale=scale)
+    return _Int8Model(data, src, converted=True, input_scale=scale)
 
 
 def _auto_input_scale(inp: dict[str, Any]) -> tuple[float, str]:
@@ -170,19 +148,12 @@ def _auto_input_scale(inp: dict[str, Any]) -> tuple[float, str]:
     return 1.0, "litelab's default"
 
 
-def _labels(opts: DeployOptions, source: _Source, ds, num_outputs: int) -> list[str]:
-    from litelab.runs import LABELS_FILE, default_labels, read_labels
-
-    if opts.labels:
-        return read_labels(opts.labels, num_outputs)
-    candidates = [source.run_dir / LABELS_FILE] if source.run_dir is not None else []
-    candidates.append(Path(source.label).parent / LABELS_FILE)
-    for path in candidates:
-        if path.is_file():
-            return read_labels(path, num_outputs)
-    if ds is not None and len(ds.classes) == num_outputs:
-        return list(ds.classes)
-    return default_labels(num_outputs)
+def _labels(opts: DeployOptions, src: Source, ds, num_outputs: int) -> list[str]:
+    """--labels, else the source's labels file, else the data's classes, else defaults."""
+    if not opts.labels and src.labels_file is None and ds is not None:
+        if len(ds.classes) == num_outputs:
+            return list(ds.classes)
+    return src.class_names(num_outputs, opts.labels)
 
 
 def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
@@ -191,19 +162,18 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
     ``options`` are the fields of :class:`DeployOptions`, e.g.
     ``deploy("runs/x", target="esp-eye", data={"source": "cifar10-jpeg.tar.gz"})``.
     """
-    from litelab.zoo import resolve
-
-    opts = DeployOptions(model_source=str(resolve(source, "int8")), **options)
     from litelab.export import csource
+    from litelab.export.boards import get_target, verdict
     from litelab.export.inspect import inspect_tflite
-    from litelab.export.mcu import check_tflm, get_target, verdict
+    from litelab.export.tflm import check_tflm
+    from litelab.runs import REPRESENTATIVE
 
+    opts = DeployOptions(model_source=str(source), **options)
     target = get_target(opts.target, opts.ram, opts.flash)  # bad target: fail before work
     if opts.check_images < 0:
         raise LitelabError(f"--check-images must be 0 or more, got {opts.check_images}")
-    src_path = Path(opts.model_source)
-    run_dir = src_path if src_path.is_dir() and (src_path / "config.toml").is_file() else None
-    cfg = _data_config(opts, run_dir)
+    src = resolve_source(opts.model_source, purpose="deploy")
+    cfg = _data_config(opts, src.run)
     cache: dict[str, Any] = {}
 
     def dataset():
@@ -213,12 +183,12 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
             cache["ds"] = _load_images(cfg, REPRESENTATIVE, opts.check_images, opts.seed)
         return cache["ds"]
 
-    source = _resolve_source(opts, dataset)
+    source = _int8_model(src, opts, dataset)
     info = inspect_tflite(source.data, source.label)
     inp = info["inputs"][0]
     if opts.input_scale is not None:
         scale, why = opts.input_scale, "--input-scale"
-    elif source.input_scale is not None or source.kind == "run":
+    elif source.input_scale is not None or src.kind == "run":
         scale, why = source.input_scale or 1.0, "litelab models take pixels / 255"
     else:
         scale, why = _auto_input_scale(inp)
@@ -231,7 +201,7 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
         y = ds.y_test[: len(report.tflm_scores)]
         accuracy = float(np.mean(report.tflm_scores.argmax(1) == y))
     v = verdict(len(source.data), report.arena_bytes, target)
-    classes = _labels(opts, source, ds, int(np.prod(report.output["shape"][1:])))
+    classes = _labels(opts, src, ds, int(np.prod(report.output["shape"][1:])))
 
     agreement = None
     if report.top1_agreement is not None:
@@ -260,8 +230,8 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
     )
     if opts.out:
         out = Path(opts.out)
-    elif run_dir is not None:
-        out = run_dir / "deploy" / target.name
+    elif src.run is not None:
+        out = src.run.deploy_dir / target.name
     else:
         out = Path("deploy") / target.name
     result = {

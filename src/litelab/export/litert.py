@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from litelab.errors import LitelabError
-from litelab.io import capture_stderr
+from litelab.files import capture_stderr
 
 TFLITE_MAGIC = b"TFL3"
 
