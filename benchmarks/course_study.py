@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--results", default="benchmarks/results")
     args = ap.parse_args()
 
-    from litelab.tune.experiment import COURSE_PLAN, run_experiment
+    from litelab.study import COURSE_PLAN, run_experiment
 
     out = Path(args.work) / time.strftime("%Y%m%d-%H%M%S")
     t0 = time.perf_counter()

@@ -46,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from litelab.config import DatasetConfig, RunConfig, TrainingConfig, resolve_config
-    from litelab.pipeline import run
+    from litelab.jobs import run
     from litelab.tune.search import TuneSettings, tune
 
     work = Path(args.work)

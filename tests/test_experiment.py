@@ -10,7 +10,7 @@ import pytest
 from litelab.cli import main
 from litelab.errors import LitelabError
 from litelab.runs import read_run_config
-from litelab.tune.experiment import COURSE_PLAN, load_plan, plan_from_dict, variant_config
+from litelab.study import COURSE_PLAN, load_plan, plan_from_dict, variant_config
 
 
 def configs(plan):

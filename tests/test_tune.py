@@ -381,11 +381,11 @@ def test_a_space_too_deep_for_small_images_is_refused_before_any_trial(toy_colou
 
 
 def test_best_hyperparameters_leave_out_bookkeeping_and_unbuilt_blocks():
-    from litelab.tune.search import _public_values
+    from litelab.tune.search import public_values
 
     values = {"conv_blocks": 2, "filters_0": 8, "filters_1": 16, "filters_2": 32}
     values.update({"tuner/epochs": 3, "tuner/trial_id": "01", "units": 5})
-    assert _public_values(values) == {
+    assert public_values(values) == {
         "conv_blocks": 2,
         "filters_0": 8,
         "filters_1": 16,

@@ -50,8 +50,8 @@ from litelab import plots
 from litelab.config import RunConfig, resolve_config
 from litelab.data import load_dataset
 from litelab.errors import LitelabError
-from litelab.io import write_json, write_text
-from litelab.runs import new_folder
+from litelab.files import write_json, write_text
+from litelab.runs import Run, new_folder
 
 PLAN_FILE = "plan.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -262,7 +262,7 @@ def run_experiment(
     that apply to every variant. ``resume`` continues an experiment folder: finished
     variants are kept, the plan and overrides are the saved ones.
     """
-    from litelab.pipeline import run
+    from litelab.jobs import run
     from litelab.tune.hypermodel import Deadline
 
     if resume is not None:
@@ -317,7 +317,7 @@ def run_experiment(
     rows = []
     for variant in variants:
         run_dir = exp_dir / variant.name
-        metrics_path = run_dir / "metrics.json"
+        metrics_path = Run(run_dir).metrics_path
         if not metrics_path.is_file():
             if run_dir.exists():  # our own half-finished variant from an interrupted run
                 shutil.rmtree(run_dir)
@@ -362,7 +362,7 @@ def _int8_size(model: Any, x_train: Any, seed: int) -> int:
 
 def _row(variant: Variant, metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     history: dict[str, list[float]] = {}
-    path = run_dir / "history.csv"
+    path = Run(run_dir).history_path
     if path.is_file():
         reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
         for record in reader:

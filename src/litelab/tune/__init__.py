@@ -1,6 +1,17 @@
-"""Tuning: keras-tuner searches (``litelab tune``) and the course's manual study
-(``litelab experiment``)."""
+"""Tuning: keras-tuner searches (``litelab tune``); the manual study is :mod:`litelab.study`.
 
-from litelab.tune.search import TuneResult, TuneSettings, tune
+The names load keras-tuner on first use, so ``import litelab.tune`` stays instant.
+"""
 
-__all__ = ["TuneResult", "TuneSettings", "tune"]
+from __future__ import annotations
+
+from litelab.lazy import lazy_attributes
+
+_LAZY = {
+    "TuneResult": "litelab.tune.search",
+    "TuneSettings": "litelab.tune.search",
+    "tune": "litelab.tune.search",
+}
+__all__ = list(_LAZY)
+
+__getattr__ = lazy_attributes(__name__, _LAZY)

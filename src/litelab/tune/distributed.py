@@ -71,6 +71,15 @@ def cluster_from_args(role: str | None, chief: str | None, worker_id: str | None
     return Cluster(role, host, port, tuner_id)
 
 
+def is_worker() -> bool:
+    """Whether keras-tuner's variables make this process a worker of a distributed search.
+
+    keras-tuner's own rule: ``KERASTUNER_ORACLE_IP`` names a chief, and this process's
+    ``KERASTUNER_TUNER_ID`` does not contain "chief".
+    """
+    return ENV_IP in os.environ and "chief" not in os.environ.get(ENV_ID, "")
+
+
 def activate(cluster: Cluster) -> None:
     """Set keras-tuner's variables for this process and shorten its RPC timeout."""
     os.environ[ENV_ID] = cluster.tuner_id

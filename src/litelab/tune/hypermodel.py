@@ -62,8 +62,6 @@ class CourseHyperModel(kt.HyperModel):
         self.tune_epochs = tune_epochs
         self.patience = patience
         self.deadline = deadline
-        self.last_epochs_trained = 0
-        self.last_stopped_by_budget = False
 
     def training_config(self, hp: kt.HyperParameters, epochs: int | None = None) -> TrainingConfig:
         """The :class:`TrainingConfig` these hyperparameter values stand for."""
@@ -105,17 +103,20 @@ class CourseHyperModel(kt.HyperModel):
     def fit(self, hp: kt.HyperParameters, model: keras.Model, data: Any, **kwargs: Any) -> Any:
         """Train on ``data.x_train`` with the trial's batch size, augmentation and epochs.
 
-        Under Hyperband ``kwargs`` carry ``epochs`` and ``initial_epoch``; otherwise the
-        epochs are the trial's own ``epochs`` hyperparameter (seed 001's custom tuner).
+        Under Hyperband ``kwargs`` carry ``epochs`` and ``initial_epoch``, and
+        ``initial_weights`` for a trial that continues another; otherwise the epochs are the
+        trial's own ``epochs`` hyperparameter (seed 001's custom tuner). Returns the History.
         """
         cfg = self.training_config(hp)
         given = kwargs.pop("epochs", None)
         epochs = cfg.epochs if self.tune_epochs else given
         initial_epoch = int(kwargs.pop("initial_epoch", 0))
         callbacks = list(kwargs.pop("callbacks", []))
+        initial_weights = kwargs.pop("initial_weights", None)
+        if initial_weights is not None:
+            model.set_weights(initial_weights)
         early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience)
-        deadline = Deadline(self.deadline)
-        callbacks += [early, deadline]
+        callbacks += [early, Deadline(self.deadline)]
         train_ds = make_dataset(
             data.x_train,
             data.y_train,
@@ -136,6 +137,4 @@ class CourseHyperModel(kt.HyperModel):
             verbose=0,  # keras-tuner's own display reports each trial
             shuffle=False,
         )
-        self.last_epochs_trained = len(history.history.get("loss", []))
-        self.last_stopped_by_budget = deadline.fired
         return history

@@ -24,11 +24,7 @@ budget, a trial cap for Hyperband, the records above and the final retraining.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -39,21 +35,50 @@ import keras_tuner as kt
 import numpy as np
 import tomli_w
 
-from litelab import plots
 from litelab.config import STRATEGIES, DatasetConfig, RunConfig
 from litelab.data import Dataset, load_dataset
-from litelab.errors import LitelabError
-from litelab.io import write_json, write_text
+from litelab.errors import LitelabError, one_of
+from litelab.files import read_json, write_json, write_text
 from litelab.runs import new_folder
 from litelab.tune import distributed
 from litelab.tune.hypermodel import CourseHyperModel
+from litelab.tune.report import (
+    BEST_RUN,
+    HP_COLUMNS,
+    best_epochs,
+    public_values,
+    trial_rows,
+    trials_markdown,
+    write_report,
+    write_trials,
+)
 from litelab.tune.space import course_space, load_space, space_from_dict
+from litelab.tune.tuners import OBJECTIVES, PROJECT, make_tuner
 
 TUNERS = ("random", "hyperband", "bayesian")
-OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
 SETTINGS_FILE = "tune.json"
-PROJECT = "search"
-BEST_RUN = "best"
+__all__ = [
+    "BEST_RUN",
+    "HP_COLUMNS",
+    "OBJECTIVES",
+    "PROJECT",
+    "SETTINGS_FILE",
+    "TUNERS",
+    "TuneResult",
+    "TuneSettings",
+    "best_epochs",
+    "check_same_search",
+    "make_tuner",
+    "public_values",
+    "read_settings",
+    "retrain_best",
+    "space_table",
+    "trial_rows",
+    "trials_markdown",
+    "tune",
+    "write_report",
+    "write_trials",
+]
 
 
 @dataclass(frozen=True)
@@ -77,26 +102,19 @@ class TuneSettings:
     strategy: str = "default"
 
     def __post_init__(self) -> None:
-        if self.tuner not in TUNERS:
-            raise LitelabError(f"unknown tuner {self.tuner!r}; choose one of {', '.join(TUNERS)}")
+        one_of("tuner", self.tuner, TUNERS)
         if self.trials < 1:
             raise LitelabError(f"--trials must be at least 1, got {self.trials}")
         if self.max_epochs < 1:
             raise LitelabError(f"--max-epochs must be at least 1, got {self.max_epochs}")
-        if self.objective not in OBJECTIVES:
-            raise LitelabError(
-                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
-            )
+        one_of("objective", self.objective, OBJECTIVES)
         if self.patience < 1:
             raise LitelabError(f"--patience must be at least 1, got {self.patience}")
         if self.factor < 2:
             raise LitelabError(f"--factor must be at least 2, got {self.factor}")
         if self.seed < 0:
             raise LitelabError(f"--seed must be >= 0, got {self.seed}")
-        if self.strategy not in STRATEGIES:
-            raise LitelabError(
-                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
-            )
+        one_of("strategy", self.strategy, STRATEGIES)
         if self.data.val_split <= 0:
             raise LitelabError("tuning needs a validation split; --val-split must be above 0")
         space_from_dict(self.space, self.max_epochs)  # validates the space
@@ -143,125 +161,6 @@ class TuneResult:
     best_metrics: dict[str, Any] | None = None
 
 
-# --------------------------------------------------------------------------- oracles, tuners
-
-
-class _Limits:
-    """Oracle mixin: stop handing out trials once the wall-clock ``deadline`` has passed.
-
-    It lives in the oracle, so in a distributed search the chief stops every worker.
-    """
-
-    deadline: float | None = None
-    budget_spent: bool = False
-
-    def populate_space(self, trial_id: str) -> dict[str, Any]:
-        if self.deadline is not None and time.time() >= self.deadline:
-            self.budget_spent = True
-            return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
-        return super().populate_space(trial_id)
-
-
-class _RandomOracle(_Limits, kt.oracles.RandomSearchOracle):
-    pass
-
-
-class _BayesianOracle(_Limits, kt.oracles.BayesianOptimizationOracle):
-    pass
-
-
-class _HyperbandOracle(_Limits, kt.oracles.HyperbandOracle):
-    pass
-
-
-class _Recorder:
-    """Tuner mixin: time each trial and note which process ran it (litelab.json, journal)."""
-
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        self._litelab_start = time.time()
-        _journal(Path(self.directory), self.tuner_id, "start", trial.trial_id)
-        return super().run_trial(trial, *args, **kwargs)
-
-    def on_trial_end(self, trial: Any) -> None:
-        start = getattr(self, "_litelab_start", time.time())
-        hm = self.hypermodel
-        info = {
-            "trial": trial.trial_id,
-            "tuner_id": self.tuner_id,
-            "status": str(trial.status),
-            "seconds": round(time.time() - start, 3),
-            "epochs_trained": hm.last_epochs_trained,
-            "stopped_by_budget": hm.last_stopped_by_budget,
-        }
-        write_json(Path(self.get_trial_dir(trial.trial_id)) / "litelab.json", info)
-        _journal(Path(self.directory), self.tuner_id, "end", trial.trial_id, str(trial.status))
-        hm.last_epochs_trained, hm.last_stopped_by_budget = 0, False
-        super().on_trial_end(trial)
-
-
-class _Tuner(_Recorder, kt.Tuner):
-    pass
-
-
-class _HyperbandTuner(_Recorder, kt.Hyperband):
-    """keras-tuner's Hyperband (its run_trial and checkpoint reloads) over our own oracle."""
-
-    def __init__(self, oracle: Any, **kwargs: Any) -> None:
-        kt.Tuner.__init__(self, oracle=oracle, **kwargs)
-
-
-def _journal(tune_dir: Path, tuner_id: str, event: str, trial_id: str, status: str = "") -> None:
-    folder = tune_dir / "journal"
-    folder.mkdir(parents=True, exist_ok=True)
-    line = {"event": event, "trial": trial_id, "time": round(time.time(), 3)}
-    if status:
-        line["status"] = status
-    with open(folder / f"{tuner_id}.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(line) + "\n")
-
-
-def make_tuner(
-    settings: TuneSettings,
-    hypermodel: CourseHyperModel,
-    tune_dir: Path,
-    deadline: float | None = None,
-) -> Any:
-    """The keras-tuner Tuner for ``settings``, reloading any state in ``tune_dir``."""
-    direction = OBJECTIVES[settings.objective]
-    objective = kt.Objective(settings.objective, direction=direction)
-    common = dict(objective=objective, seed=settings.seed, max_consecutive_failed_trials=3)
-    if settings.tuner == "random":
-        oracle = _RandomOracle(max_trials=settings.trials, **common)
-    elif settings.tuner == "bayesian":
-        oracle = _BayesianOracle(max_trials=settings.trials, **common)
-    else:
-        oracle = _HyperbandOracle(max_epochs=settings.max_epochs, factor=settings.factor, **common)
-        oracle.max_trials = settings.trials  # the base oracle stops at this count
-    oracle.deadline = deadline
-    strategy = None
-    if settings.strategy == "mirrored":
-        from litelab.train import distribution_strategy
-
-        strategy = distribution_strategy("mirrored")
-    cls = _HyperbandTuner if settings.tuner == "hyperband" else _Tuner
-    project = Path(tune_dir) / PROJECT
-    tuner_id = os.environ.get(distributed.ENV_ID, "tuner0")
-    # keras-tuner reloads the oracle only with this process's own tuner file; a search begun
-    # by a chief and resumed alone (or the other way round) must reload it all the same.
-    adopt = (project / "oracle.json").is_file() and not (project / f"{tuner_id}.json").is_file()
-    tuner = cls(
-        oracle=oracle,
-        hypermodel=hypermodel,
-        directory=str(tune_dir),
-        project_name=PROJECT,
-        overwrite=False,
-        distribution_strategy=strategy,
-    )
-    if adopt and not tuner._is_worker():
-        tuner.oracle.reload()
-    return tuner
-
-
 # --------------------------------------------------------------------------- the job
 
 
@@ -273,10 +172,7 @@ def read_settings(tune_dir: str | Path) -> TuneSettings:
         raise LitelabError(f"search folder not found: {tune_dir}")
     if not path.is_file():
         raise LitelabError(f"{tune_dir} is not a litelab search folder: it has no {SETTINGS_FILE}")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LitelabError(f"{path} is not valid JSON: {exc}") from None
+    saved = read_json(path, "search settings")
     return TuneSettings.from_dict(saved.get("settings", {}))
 
 
@@ -414,7 +310,7 @@ def tune(
     tuner.save()
 
     ended = "budget" if tuner.oracle.budget_spent else "finished"
-    trials = trial_rows(tuner, hypermodel)
+    trials = trial_rows(tuner)
     result = TuneResult(tune_dir=tune_dir, role=role, ended=ended, trials=trials)
     write_trials(tune_dir, trials, settings)
     best_trials = tuner.oracle.get_best_trials(1)
@@ -431,7 +327,7 @@ def tune(
             "trial": best.trial_id,
             settings.objective: None if best.score is None else float(best.score),
             "epochs": cfg.epochs,
-            "hyperparameters": _public_values(best.hyperparameters.values),
+            "hyperparameters": public_values(best.hyperparameters.values),
             "training": RunConfig(training=cfg).to_dict()["training"],
         }
         write_json(tune_dir / "best_hyperparameters.json", result.best)
@@ -483,31 +379,6 @@ def _reword_rpc_error(exc: Exception, cluster: distributed.Cluster | None) -> No
         ) from None
 
 
-def best_epochs(trial: Any) -> int:
-    """How many epochs the best trial needed: its best epoch, counted from 1.
-
-    keras-tuner counts ``best_step`` within the trial's own fit, so a Hyperband trial
-    that continues another from ``tuner/initial_epoch`` adds those epochs.
-    """
-    start = int(trial.hyperparameters.values.get("tuner/initial_epoch", 0) or 0)
-    return start + int(trial.best_step) + 1
-
-
-def _public_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Hyperparameter values without keras-tuner's ``tuner/...`` bookkeeping, and without
-    the filters of blocks the trial did not build (keras-tuner keeps every one it saw)."""
-    blocks = int(values.get("conv_blocks", 0) or 0)
-
-    def used(key: str) -> bool:
-        if key.startswith("tuner/"):
-            return False
-        if key.startswith("filters_") and key[8:].isdigit():
-            return int(key[8:]) < blocks
-        return True
-
-    return {k: v for k, v in values.items() if used(k)}
-
-
 def retrain_best(
     tune_dir: Path,
     settings: TuneSettings,
@@ -522,14 +393,14 @@ def retrain_best(
     A resumed search keeps a finished ``best/`` of the same trial; one whose best trial has
     changed since is moved aside to ``best-trial<id>/`` and the new best is trained.
     """
-    from litelab.pipeline import run
+    from litelab.jobs import run
 
     run_dir = tune_dir / BEST_RUN
     marker = run_dir / "tune_trial.txt"
     if (run_dir / "metrics.json").is_file():
         old = marker.read_text(encoding="utf-8").strip() if marker.is_file() else "unknown"
         if old == trial_id:  # a resumed, already finished search
-            return run_dir, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+            return run_dir, read_json(run_dir / "metrics.json", "run metrics")
         aside = tune_dir / f"{BEST_RUN}-trial{old}"
         if aside.exists():
             raise LitelabError(f"cannot move the previous best run aside: {aside} exists")
@@ -560,135 +431,3 @@ def retrain_best(
     )
     write_text(marker, trial_id + "\n")
     return result.run_dir, result.metrics
-
-
-# --------------------------------------------------------------------------- records
-
-HP_COLUMNS = (
-    "conv_blocks",
-    "filters",
-    "units",
-    "learning_rate",
-    "optimizer",
-    "activation",
-    "dropout",
-    "batch_size",
-    "augment",
-    "epochs",
-)
-
-
-def trial_rows(tuner: Any, hypermodel: CourseHyperModel) -> list[dict[str, Any]]:
-    """One row per trial, in the order they were started."""
-    rows = []
-    oracle = tuner.oracle
-    order = list(getattr(oracle, "start_order", [])) or sorted(oracle.trials)
-    for trial_id in order:
-        trial = oracle.trials[trial_id]
-        values = trial.hyperparameters.values
-        blocks = int(values.get("conv_blocks", 0) or 0)
-        filters = "/".join(str(values.get(f"filters_{i}", "")) for i in range(blocks))
-        epochs = values.get("tuner/epochs", values.get("epochs"))
-        info_path = Path(tuner.get_trial_dir(trial_id)) / "litelab.json"
-        info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-        row = {
-            "trial": trial_id,
-            "status": str(trial.status),
-            **{c: values.get(c) for c in HP_COLUMNS},
-            "filters": filters,
-            "epochs": epochs,
-            "objective": None if trial.score is None else float(trial.score),
-            "best_epoch": best_epochs(trial) if trial.score is not None else None,
-            "epochs_trained": info.get("epochs_trained"),
-            "seconds": info.get("seconds"),
-            "worker": info.get("tuner_id"),
-        }
-        if "tuner/trial_id" in values:
-            row["continues"] = values["tuner/trial_id"]
-        rows.append(row)
-    return rows
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if value == 0 or 1e-3 <= abs(value) < 1e4:
-            return f"{value:.4g}"
-        return f"{value:.2e}"
-    return str(value)
-
-
-def write_trials(tune_dir: Path, rows: list[dict[str, Any]], settings: TuneSettings) -> None:
-    """trials.csv, trials.md and objective.png."""
-    columns = ["trial", "status", *HP_COLUMNS, "objective", "best_epoch"]
-    columns += ["epochs_trained", "seconds", "worker", "continues"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: row.get(c) for c in columns})
-    write_text(tune_dir / "trials.csv", buf.getvalue())
-    write_text(tune_dir / "trials.md", trials_markdown(rows, settings.objective))
-    plots.plot_objective(
-        [r["trial"] for r in rows],
-        [r["objective"] for r in rows],
-        settings.objective,
-        tune_dir / "objective.png",
-        maximize=OBJECTIVES[settings.objective] == "max",
-    )
-
-
-def trials_markdown(rows: list[dict[str, Any]], objective: str) -> str:
-    """The trials as a Markdown table (the objective column named after the objective)."""
-    columns = ["trial", "status", *HP_COLUMNS, "objective", "best_epoch", "seconds", "worker"]
-    header = [objective if c == "objective" else c for c in columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_report(tune_dir: Path, settings: TuneSettings, result: TuneResult) -> None:
-    """report.md: the settings, every trial, the best one and its retrained test figures."""
-    rows = result.trials
-    done = [r for r in rows if r["status"] == "COMPLETED"]
-    seconds = sum(r["seconds"] or 0 for r in rows)
-    lines = [
-        f"# litelab tune: {settings.tuner}, {len(rows)} trials",
-        "",
-        f"- data: {settings.data.source} (train limit {settings.data.train_limit}, "
-        f"validation split {settings.data.val_split})",
-        f"- objective: {settings.objective} ({OBJECTIVES[settings.objective]}imize), "
-        f"early stopping on val_loss after {settings.patience} epochs without improvement",
-        f"- max epochs {settings.max_epochs}, trials cap {settings.trials}, seed {settings.seed}",
-        f"- ended: {result.ended}; {len(done)} trials completed; "
-        f"{seconds:.0f} s of training in all",
-        "",
-        "![objective per trial](objective.png)",
-        "",
-        "## Trials",
-        "",
-        trials_markdown(rows, settings.objective),
-    ]
-    if result.best:
-        lines += [
-            "## Best",
-            "",
-            f"Trial {result.best['trial']}: {settings.objective} "
-            f"{_fmt(result.best[settings.objective])} at epoch {result.best['epochs']}.",
-            "",
-            "```json",
-            json.dumps(result.best["hyperparameters"], indent=2),
-            "```",
-        ]
-    if result.best_metrics:
-        m = result.best_metrics
-        lines += [
-            "",
-            f"Retrained on train+val for {result.best['epochs']} epochs: test accuracy "
-            f"**{m.get('test_accuracy', float('nan')):.4f}**, {m.get('params', 0):,} params, "
-            f"{m.get('train_seconds', 0):.1f} s. Run folder: [{BEST_RUN}/]({BEST_RUN}/report.md) "
-            f"(`litelab export {tune_dir / BEST_RUN}`).",
-        ]
-    write_text(tune_dir / "report.md", "\n".join(lines) + "\n")

@@ -24,13 +24,13 @@ their defaults. In each table give ``value`` (fixed), ``values`` (a choice), or 
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from litelab.config import ACTIVATIONS, OPTIMIZERS
 from litelab.errors import LitelabError
+from litelab.files import read_toml
 
 AUGMENT_ON = ("flip", "crop")  # what "augment = true" means: the standard CIFAR-10 pair
 
@@ -227,11 +227,5 @@ def load_space(path: str | Path | None, max_epochs: int) -> SearchSpace:
     """The course space, changed by the TOML file at ``path`` when one is given."""
     if path is None:
         return SearchSpace(course_space(max_epochs))
-    path = Path(path)
-    if not path.is_file():
-        raise LitelabError(f"search space file not found: {path}")
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise LitelabError(f"search space file {path} is not valid TOML: {exc}") from None
+    values = read_toml(path, "search space file")
     return space_from_dict(values, max_epochs, where=str(path))
