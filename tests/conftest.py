@@ -202,7 +202,7 @@ def served_runs(toy_npz, tmp_path_factory):
     from litelab.config import resolve_config
     from litelab.export.deploy import deploy
     from litelab.export.exporter import export_model
-    from litelab.pipeline import run
+    from litelab.jobs import run
 
     root = tmp_path_factory.mktemp("served") / "runs"
     for model, name in (("tiny", "a-tiny"), ("lenet5", "b-lenet")):

@@ -17,8 +17,8 @@ from litelab.cli import main
 from litelab.config import DatasetConfig, resolve_config
 from litelab.data import load_dataset
 from litelab.errors import LitelabError
-from litelab.modelio import load_model, predict_probs
-from litelab.pipeline import run
+from litelab.inference import load_model, predict_probs
+from litelab.jobs import run
 from litelab.train import StopAfterEpochs
 
 ROOT = Path(__file__).resolve().parents[1]

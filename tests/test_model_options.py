@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from litelab.cli import _model_option, main
+from litelab.cli import main
+from litelab.cli.common import model_option as _model_option
 from litelab.runs import read_run_config
 
 

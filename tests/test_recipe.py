@@ -15,7 +15,7 @@ from litelab import augment
 from litelab.cli import main
 from litelab.config import AUGMENTATIONS, TrainingConfig, resolve_config
 from litelab.errors import LitelabError
-from litelab.pipeline import run
+from litelab.jobs import run
 from litelab.train import OneCycle, learning_rate, make_dataset, make_optimizer
 
 
@@ -178,7 +178,7 @@ def test_fast_recipe_trains_resumes_and_reports_tta(tmp_path, toy_colours):
     assert saved["test_accuracy"] == m["test_accuracy"]
     # a fresh process loads the saved model (litelab's BatchNorm registers itself on load)
     code = (
-        "import sys; from litelab.modelio import load_model; "
+        "import sys; from litelab.inference import load_model; "
         "print(load_model(sys.argv[1]).count_params())"
     )
     out = subprocess.run(

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from litelab.cli import main
-from litelab.pipeline import predict_files
+from litelab.jobs import predict_files
 from litelab.serve.app import create_app
 from litelab.serve.catalog import Catalog, NotFound
 

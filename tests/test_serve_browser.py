@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from litelab.pipeline import predict_files
+from litelab.jobs import predict_files
 
 CHROMIUM = os.environ.get("LITELAB_CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("LITELAB_REQUIRE_BROWSER", "").strip() in ("1", "true", "yes")

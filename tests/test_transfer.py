@@ -242,7 +242,7 @@ def test_a_run_interrupted_in_the_fine_tuning_stage_resumes_there(
     import dataclasses
 
     from litelab.config import resolve_config
-    from litelab.pipeline import run
+    from litelab.jobs import run
     from litelab.train import StopAfterEpochs
 
     path = weights_files["dir"] / "mnv2_notop.weights.h5"

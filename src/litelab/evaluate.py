@@ -7,7 +7,6 @@ renders that dict, the run's config and its plots as ``report.md``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from litelab.errors import LitelabError
-from litelab.io import atomic_path
+from litelab.files import atomic_path, markdown_table, md_cell
 
 EPSILON = 1e-7  # Keras' backend epsilon: probabilities are clipped to [eps, 1 - eps]
 
@@ -179,32 +178,6 @@ def most_confused(cm: Any, classes: list[str], n: int = 3) -> list[tuple[str, st
 # --------------------------------------------------------------------------- report
 
 
-def _md(value: Any) -> str:
-    """A value as text safe inside a Markdown table cell."""
-    if value is None:
-        text = "—"
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, float):
-        text = f"{value:g}"
-    elif isinstance(value, list | tuple):
-        text = ", ".join(str(v) for v in value) if value else "none"
-    elif isinstance(value, dict):
-        text = json.dumps(value, sort_keys=True)
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
-    """Markdown table lines; ``align`` is one of 'l'/'r' per column (default: left)."""
-    align = align or "l" * len(header)
-    rule = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
 def _score(value: Any) -> str:
     return "—" if value is None else f"{float(value):.3f}"
 
@@ -257,7 +230,9 @@ def _config_rows(config: dict[str, Any]) -> list[list[str]]:
         sections.append(("run", scalars))
     for section, values in sections:
         for i, (key, value) in enumerate(values.items()):
-            rows.append([f"**{_md(section)}**" if i == 0 else "", f"`{_md(key)}`", _md(value)])
+            rows.append(
+                [f"**{md_cell(section)}**" if i == 0 else "", f"`{md_cell(key)}`", md_cell(value)]
+            )
     return rows
 
 
@@ -317,12 +292,14 @@ def write_report(
         head.append(["Training time", _duration(seconds)])
     if metrics.get("epochs_run") is not None:
         head.append(["Epochs run", str(metrics["epochs_run"])])
-    out += _table(["Metric", "Value"], head, "lr") + [""]
+    out += markdown_table(["Metric", "Value"], head, "lr") + [""]
 
     # Config.
     rows = _config_rows(config)
     if rows:
-        out += ["## Configuration", ""] + _table(["Section", "Setting", "Value"], rows) + [""]
+        out += (
+            ["## Configuration", ""] + markdown_table(["Section", "Setting", "Value"], rows) + [""]
+        )
 
     # Plots.
     if images:
@@ -338,8 +315,10 @@ def write_report(
         scores = metrics["per_class"].get(name) or {}
         cells = [_score(scores.get(key)) for key in ("precision", "recall", "f1")]
         support = scores.get("support")
-        per_rows.append([_md(name), *cells, "—" if support is None else f"{int(support):,}"])
-    out += _table(["Class", "Precision", "Recall", "F1", "Support"], per_rows, "lrrrr") + [""]
+        per_rows.append([md_cell(name), *cells, "—" if support is None else f"{int(support):,}"])
+    out += markdown_table(["Class", "Precision", "Recall", "F1", "Support"], per_rows, "lrrrr") + [
+        ""
+    ]
 
     # Confusion matrix.
     out += ["## Confusion matrix", "", "Rows are the true class, columns the predicted class.", ""]
@@ -350,9 +329,9 @@ def write_report(
             value = cm[i, j]
             text = f"{int(value)}" if float(value).is_integer() else f"{float(value):.3g}"
             cells.append(f"**{text}**" if i == j else text)
-        cm_rows.append([f"**{_md(name)}**", *cells])
-    header = ["true \\ predicted", *(_md(c) for c in classes)]
-    out += _table(header, cm_rows, "l" + "r" * len(classes)) + [""]
+        cm_rows.append([f"**{md_cell(name)}**", *cells])
+    header = ["true \\ predicted", *(md_cell(c) for c in classes)]
+    out += markdown_table(header, cm_rows, "l" + "r" * len(classes)) + [""]
 
     # Most confused pairs.
     out += ["## Most confused pairs", ""]
@@ -367,12 +346,14 @@ def write_report(
     out.append("")
 
     if extra:
-        out += ["## Notes", ""] + [f"- **{k}:** {_md(v)}" for k, v in extra.items()] + [""]
+        out += ["## Notes", ""] + [f"- **{k}:** {md_cell(v)}" for k, v in extra.items()] + [""]
 
     versions = metrics.get("versions")
     if isinstance(versions, dict) and versions:
         out += ["## Versions", ""]
-        out += _table(["Package", "Version"], [[_md(k), _md(v)] for k, v in versions.items()])
+        out += markdown_table(
+            ["Package", "Version"], [[md_cell(k), md_cell(v)] for k, v in versions.items()]
+        )
         out.append("")
 
     path = run_dir / "report.md"

@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader never sees a half-written file.
+"""Files in and out: atomic writes, one-line-error reads, Markdown tables.
 
 Every file litelab writes goes through here: the bytes land in a temporary file in the
-same folder, then ``os.replace`` swaps it in, which is atomic on POSIX and Windows.
+same folder, then ``os.replace`` swaps it in, which is atomic on POSIX and Windows. Every
+TOML or JSON file a user hands litelab is read here, so a missing or malformed file is the
+same one-line error everywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from litelab.errors import LitelabError
 
 
 @contextlib.contextmanager
@@ -89,3 +93,61 @@ def capture_stderr() -> Iterator[list[str]]:
             os.close(saved)
             tmp.seek(0)
             log.append(tmp.read().decode("utf-8", "replace"))
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Read a TOML file; a missing or malformed one is a one-line error naming ``what``."""
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise LitelabError(f"{what} not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LitelabError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """Read a JSON file; a missing, unreadable or malformed one is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise LitelabError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise LitelabError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def md_cell(value: Any) -> str:
+    """A value as text safe inside a Markdown table cell."""
+    if value is None:
+        text = "—"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, list | tuple):
+        text = ", ".join(str(v) for v in value) if value else "none"
+    elif isinstance(value, dict):
+        text = json.dumps(value, sort_keys=True)
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(
+    header: list[str], rows: list[list[Any]], align: str | None = None
+) -> list[str]:
+    """Markdown table lines. ``align`` has 'l' or 'r' per column (default: all left).
+
+    Cells that are not already strings go through :func:`md_cell`.
+    """
+    align = align or "l" * len(header)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += [
+        "| " + " | ".join(c if isinstance(c, str) else md_cell(c) for c in row) + " |"
+        for row in rows
+    ]
+    return lines

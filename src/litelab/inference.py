@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -118,11 +119,18 @@ def predict_probs(
     if 0 < len(images) <= batch_size:  # one batch (a photo): skip tf.data's per-call set-up
         x = images.astype(np.float32) * np.float32(float(input_scale) / 255.0)
         return as_probabilities(model.predict_on_batch(x))
-    from litelab.train import make_dataset
+    batches = input_batches(images, batch_size, input_scale)
+    return as_probabilities(model.predict(batches, verbose=0))
 
-    ds = make_dataset(images, np.zeros(len(images), "int32"), batch_size, input_scale=input_scale)
-    ds = ds.map(lambda x, y: x)
-    return as_probabilities(model.predict(ds, verbose=0))
+
+def input_batches(images: np.ndarray, batch_size: int, input_scale: float = 1.0) -> Any:
+    """uint8 images as a tf.data stream of float32 batches, ``pixel / 255 * input_scale``:
+    the same values training feeds, without the training pipeline's shuffling and labels."""
+    import tensorflow as tf
+
+    factor = float(input_scale) / 255.0
+    ds = tf.data.Dataset.from_tensor_slices(np.ascontiguousarray(images)).batch(batch_size)
+    return ds.map(lambda x: tf.cast(x, tf.float32) * factor).prefetch(2)
 
 
 def as_probabilities(scores: np.ndarray) -> np.ndarray:

@@ -19,13 +19,12 @@ from litelab.config import DatasetConfig, RunConfig
 from litelab.data import Dataset, load_dataset, load_image_files
 from litelab.errors import LitelabError
 from litelab.evaluate import compute_metrics, write_report
-from litelab.io import write_json
-from litelab.modelio import check_model_fits, load_model, predict_probs
+from litelab.files import write_json
+from litelab.inference import check_model_fits, load_model, predict_probs
 from litelab.runs import (
-    LABELS_FILE,
-    default_labels,
+    Run,
+    model_labels,
     new_run_dir,
-    read_labels,
     read_run_config,
     remove_checkpoint,
     save_model_formats,
@@ -71,7 +70,7 @@ def run(
         run_dir = Path(resume)
         config = read_run_config(run_dir)
         if read_checkpoint_state(run_dir) is None:
-            if (run_dir / "model.keras").is_file():
+            if Run(run_dir).model_path.is_file():
                 raise LitelabError(f"run {run_dir} already finished; nothing to resume")
             raise LitelabError(f"nothing to resume in {run_dir}: no finished epoch was saved")
     else:
@@ -127,7 +126,7 @@ def run(
         )
     else:
         metrics["versions"] = versions()
-        write_json(run_dir / "metrics.json", metrics)
+        write_json(Run(run_dir).metrics_path, metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, model=result.model)
 
 
@@ -177,7 +176,7 @@ def assess(
         metrics["params"] = int(model.count_params())
     metrics["input_scale"] = input_scale
     metrics["versions"] = versions()
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(Run(out_dir).metrics_path, metrics)
 
     pred = probs.argmax(axis=1)
     images: dict[str, str] = {}
@@ -251,17 +250,7 @@ def evaluate_model(
     )
 
 
-def labels_for(
-    model_path: str | Path, num_outputs: int, labels_file: str | Path | None = None
-) -> list[str]:
-    """Class names for a model: --labels, else the run's labels.txt, else CIFAR-10's."""
-    if labels_file:
-        return read_labels(labels_file, num_outputs)
-    model_path = Path(model_path)
-    for path in (model_path.parent / LABELS_FILE, model_path / LABELS_FILE):
-        if path.is_file():
-            return read_labels(path, num_outputs)
-    return default_labels(num_outputs)
+labels_for = model_labels  # the library name callers used before the Run object
 
 
 def predict_files(

@@ -3,7 +3,7 @@
 ``litelab predict`` and ``litelab serve`` both classify through :class:`Predictor`, so a
 photo gets the same answer from the command line and from the web page: the same decoding
 (:func:`litelab.data.images.decode_image`), the same ``pixel / 255 * input_scale`` input and
-the same probabilities (a Keras model through :func:`litelab.modelio.predict_probs`, a
+the same probabilities (a Keras model through :func:`litelab.inference.predict_probs`, a
 ``.tflite`` file through LiteRT with its own input quantization).
 
 Models are only ever loaded from files litelab wrote or the user named (a run folder, the
@@ -35,7 +35,7 @@ class Predictor:
         labels_file: str | Path | None = None,
         input_scale: float = 1.0,
     ) -> None:
-        from litelab.pipeline import labels_for
+        from litelab.runs import model_labels as labels_for
         from litelab.zoo import resolve
 
         if not input_scale > 0:
@@ -57,7 +57,7 @@ class Predictor:
             outputs = self._tflite.num_classes
             self.dtype = np.dtype(self._tflite.input["dtype"]).name
         else:
-            from litelab.modelio import check_model_fits, load_model
+            from litelab.inference import check_model_fits, load_model
 
             self.kind = "keras"
             self._keras = load_model(self.path)
@@ -81,7 +81,7 @@ class Predictor:
                 f"{self.path} takes images of shape ({self.size}, {self.size}, 3), "
                 f"got {images.shape[1:]}"
             )
-        from litelab.modelio import as_probabilities, predict_probs
+        from litelab.inference import as_probabilities, predict_probs
 
         with self._lock:  # neither a LiteRT interpreter nor model.predict is re-entrant
             start = time.perf_counter()

@@ -25,18 +25,180 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import tomli_w
 
 from litelab.config import RunConfig, config_from_dict, read_toml
 from litelab.errors import LitelabError
-from litelab.io import atomic_path, write_text
+from litelab.files import atomic_path, write_text
+
+if TYPE_CHECKING:
+    import keras
 
 CONFIG_FILE = "config.toml"
 LABELS_FILE = "labels.txt"
-MODEL_FILES = ("model.keras", "model.h5", "saved_model")
+KERAS_FILE = "model.keras"
+H5_FILE = "model.h5"
+SAVED_MODEL_DIR = "saved_model"
+MODEL_FILES = (KERAS_FILE, H5_FILE, SAVED_MODEL_DIR)
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+SUMMARY_FILE = "summary.txt"
+REPORT_FILE = "report.md"
+CHECKPOINT_DIR = "checkpoint"
+EXPORT_DIR = "export"
+DEPLOY_DIR = "deploy"
+INT8_FILE = "model_int8.tflite"
+# Representative images for full-int8 calibration, everywhere litelab quantizes.
+REPRESENTATIVE = 500
+
+
+class Run:
+    """A run folder: the one authority on its files' names and on what state it is in.
+
+    ``Run.open(path)`` checks the folder is a run; ``Run(path)`` wraps any folder (a run
+    being made). Every other module asks a Run for a path instead of spelling file names.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def is_run(cls, path: str | Path) -> bool:
+        """A folder litelab made by ``run`` (or ``tune``/``experiment``): it has a config."""
+        path = Path(path)
+        return path.is_dir() and (path / CONFIG_FILE).is_file()
+
+    @classmethod
+    def looks_like_run(cls, path: str | Path) -> bool:
+        """A run folder, finished or not, or a copied one without its config."""
+        path = Path(path)
+        return path.is_dir() and any(
+            (path / name).is_file() for name in (CONFIG_FILE, METRICS_FILE, KERAS_FILE)
+        )
+
+    @classmethod
+    def open(cls, path: str | Path) -> Run:
+        """The run at ``path``; a missing folder or one that is not a run is a one-line error."""
+        path = Path(path)
+        if not path.exists():
+            raise LitelabError(f"run folder not found: {path}")
+        if not cls.is_run(path):
+            raise LitelabError(f"{path} is not a litelab run folder: it has no {CONFIG_FILE}")
+        return cls(path)
+
+    # paths -------------------------------------------------------------------------------
+    @property
+    def model_path(self) -> Path:
+        return self.path / KERAS_FILE
+
+    @property
+    def h5_path(self) -> Path:
+        return self.path / H5_FILE
+
+    @property
+    def saved_model_path(self) -> Path:
+        return self.path / SAVED_MODEL_DIR
+
+    @property
+    def labels_path(self) -> Path:
+        return self.path / LABELS_FILE
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / SUMMARY_FILE
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT_FILE
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path / EXPORT_DIR
+
+    @property
+    def deploy_dir(self) -> Path:
+        return self.path / DEPLOY_DIR
+
+    @property
+    def int8_path(self) -> Path:
+        """The full-int8 flatbuffer ``litelab export`` writes."""
+        return self.export_dir / INT8_FILE
+
+    # contents ----------------------------------------------------------------------------
+    @property
+    def is_finished(self) -> bool:
+        """Training, saving and evaluation are all done (metrics are written last)."""
+        return self.metrics_path.is_file() and self.model_path.is_file()
+
+    @property
+    def config(self) -> RunConfig:
+        return config_from_dict(read_toml(self.config_path))
+
+    @property
+    def data_config(self) -> Any:
+        """The :class:`~litelab.config.DatasetConfig` the run was trained on."""
+        return self.config.data
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        from litelab.files import read_json
+
+        return read_json(self.metrics_path, "run metrics")
+
+    def labels(self, num_outputs: int | None = None) -> list[str]:
+        """Class names in output order (checked against ``num_outputs`` when given)."""
+        if num_outputs is None:
+            if not self.labels_path.is_file():
+                raise LitelabError(f"labels file not found: {self.labels_path}")
+            text = self.labels_path.read_text(encoding="utf-8")
+            return [s.strip() for s in text.splitlines() if s.strip()]
+        return read_labels(self.labels_path, num_outputs)
+
+    def write_config(self, config: RunConfig) -> Path:
+        write_text(self.config_path, tomli_w.dumps(config.to_dict()))
+        return self.config_path
+
+    def write_labels(self, classes: list[str]) -> Path:
+        write_text(self.labels_path, "\n".join(classes) + "\n")
+        return self.labels_path
+
+
+def model_labels(
+    model_path: str | Path, num_outputs: int, labels_file: str | Path | None = None
+) -> list[str]:
+    """Class names for any model file: ``labels_file``, else the labels.txt beside it (or
+    inside a SavedModel/run folder), else CIFAR-10's for 10 outputs, else class_0..."""
+    if labels_file:
+        return read_labels(labels_file, num_outputs)
+    model_path = Path(model_path)
+    for path in (model_path.parent / LABELS_FILE, model_path / LABELS_FILE):
+        if path.is_file():
+            return read_labels(path, num_outputs)
+    return default_labels(num_outputs)
 
 
 def new_run_dir(
@@ -82,9 +244,7 @@ def _make_parent(parent: str | Path) -> Path:
 
 def write_config(run_dir: Path, config: RunConfig) -> Path:
     """Save the resolved config as TOML."""
-    path = Path(run_dir) / CONFIG_FILE
-    write_text(path, tomli_w.dumps(config.to_dict()))
-    return path
+    return Run(run_dir).write_config(config)
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -92,14 +252,12 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LitelabError(f"run folder not found: {run_dir}")
-    return config_from_dict(read_toml(run_dir / CONFIG_FILE))
+    return Run(run_dir).config
 
 
 def write_labels(run_dir: Path, classes: list[str]) -> Path:
     """Class names, one per line, in the model's output order."""
-    path = Path(run_dir) / LABELS_FILE
-    write_text(path, "\n".join(classes) + "\n")
-    return path
+    return Run(run_dir).write_labels(classes)
 
 
 def read_labels(path: str | Path, num_outputs: int) -> list[str]:
@@ -132,7 +290,7 @@ def write_history(run_dir: Path, history: dict[str, list[float]]) -> Path:
     writer.writerow(["epoch", *keys])
     for i in range(rows):
         writer.writerow([i + 1, *[history[k][i] if i < len(history[k]) else "" for k in keys]])
-    path = Path(run_dir) / "history.csv"
+    path = Run(run_dir).history_path
     write_text(path, buf.getvalue())
     return path
 
@@ -148,35 +306,52 @@ def model_summary(model: keras.Model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save_model_formats(run_dir: Path, model: keras.Model) -> dict[str, Path]:
-    """Write model.keras, model.h5 and saved_model/, each atomically."""
+def save_model_formats(
+    run_dir: Path,
+    model: keras.Model,
+    names: dict[str, str] | None = None,
+    formats: tuple[str, ...] = ("keras", "h5", "saved_model"),
+) -> dict[str, Path]:
+    """Write model.keras, model.h5 and saved_model/ (``formats``), each atomically.
+
+    The one place litelab saves Keras' three formats; ``names`` renames the files.
+    """
     run_dir = Path(run_dir)
+    names = {"keras": KERAS_FILE, "h5": H5_FILE, "saved_model": SAVED_MODEL_DIR, **(names or {})}
     paths = {}
-    with atomic_path(run_dir / "model.keras") as tmp:
-        model.save(tmp)
-    paths["keras"] = run_dir / "model.keras"
+    if "keras" in formats:
+        with atomic_path(run_dir / names["keras"]) as tmp:
+            model.save(tmp)
+        paths["keras"] = run_dir / names["keras"]
+    if "h5" in formats:
+        _save_h5(model, run_dir / names["h5"])
+        paths["h5"] = run_dir / names["h5"]
+    if "saved_model" in formats:
+        with atomic_path(run_dir / names["saved_model"], suffix="") as tmp:
+            model.export(str(tmp), format="tf_saved_model", verbose=False)
+        paths["saved_model"] = run_dir / names["saved_model"]
+    return paths
+
+
+def _save_h5(model: keras.Model, path: Path) -> None:
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)  # the "HDF5 is legacy" notice: writing it is the point
     try:
-        with atomic_path(run_dir / "model.h5") as tmp:
+        with atomic_path(path) as tmp:
             model.save(tmp)
     finally:
         absl_logger.setLevel(level)
-    paths["h5"] = run_dir / "model.h5"
-    with atomic_path(run_dir / "saved_model", suffix="") as tmp:
-        model.export(str(tmp), format="tf_saved_model", verbose=False)
-    paths["saved_model"] = run_dir / "saved_model"
-    return paths
 
 
 def remove_checkpoint(run_dir: Path) -> None:
     """Drop the per-epoch checkpoint once the final model is safely on disk."""
-    shutil.rmtree(Path(run_dir) / "checkpoint", ignore_errors=True)
+    shutil.rmtree(Run(run_dir).checkpoint_dir, ignore_errors=True)
 
 
 def versions() -> dict[str, Any]:
     """Versions and machine facts recorded with every result."""
+    import keras
     import numpy
     import tensorflow as tf
 

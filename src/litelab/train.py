@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from litelab.config import TrainingConfig
 from litelab.errors import LitelabError
-from litelab.io import atomic_path, write_json, write_text
+from litelab.files import atomic_path, write_json, write_text
 from litelab.models import build_model
 from litelab.runs import model_summary
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from litelab.basics import linear as lin
 from litelab.errors import LitelabError
-from litelab.io import write_json
+from litelab.files import write_json
 from litelab.runs import new_folder, versions
 
 
@@ -37,7 +37,7 @@ def export_keras(model: Any, run_dir: Path, stem: str, probe: np.ndarray) -> dic
     from litelab.export.convert import convert
     from litelab.export.inspect import inspect_tflite
     from litelab.export.litert import TFLiteModel
-    from litelab.io import atomic_path, write_bytes
+    from litelab.files import atomic_path, write_bytes
 
     keras_path = run_dir / f"{stem}.keras"
     with atomic_path(keras_path) as tmp:

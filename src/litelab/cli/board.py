@@ -12,7 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-REPRESENTATIVE = 500
+from litelab.cli.common import add_data_flags, data_values, float_value, int_value
+from litelab.export.boards import TARGETS
+
 INT8_EXPORT = Path("export") / "model_int8.tflite"
 
 
@@ -44,8 +46,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def add_deploy_parser(sub) -> argparse.ArgumentParser:
     """Register ``deploy`` on the CLI's subparsers."""
-    from litelab.cli import _add_data_flags, _float, _int
-    from litelab.export.mcu import TARGETS
 
     p = sub.add_parser(
         "deploy",
@@ -65,29 +65,28 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", help="folder for the C sources (default <run>/deploy/<target> or deploy/<target>)"
     )
-    _add_data_flags(p)
+    add_data_flags(p)
     p.add_argument(
         "--check-images",
-        type=_int,
+        type=int_value,
         default=100,
         metavar="N",
         help="test images run through TFLM and LiteRT to compare them (default 100; 0 skips)",
     )
     p.add_argument(
         "--input-scale",
-        type=_float,
+        type=float_value,
         default=None,
         help="pixels are fed as value/255*SCALE (default: 1 for litelab models; for a "
         ".tflite, 255 if its int8 input covers 0..255, else 1)",
     )
     p.add_argument("--labels", help="class names file, one per line")
-    p.add_argument("--seed", type=_int, default=42)
+    p.add_argument("--seed", type=int_value, default=42)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from litelab.cli import _data_values
     from litelab.export.deploy import deploy, format_deploy
 
     result = deploy(
@@ -96,7 +95,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         ram=args.ram,
         flash=args.flash,
         out=args.out,
-        data={k: v for k, v in _data_values(args).items() if v is not None},
+        data={k: v for k, v in data_values(args).items() if v is not None},
         check_images=args.check_images,
         input_scale=args.input_scale,
         labels=args.labels,
@@ -107,3 +106,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     else:
         print(format_deploy(result), end="")
     return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register inspect and deploy."""
+    add_inspect_parser(sub)
+    add_deploy_parser(sub)
+
+
+COMMANDS = {"inspect": cmd_inspect, "deploy": cmd_deploy}

@@ -1,7 +1,6 @@
 """``litelab export``: one model to every format, with a size/accuracy/latency comparison.
 
-Wired into ``litelab.cli`` with ``add_export_parser(sub)`` and ``COMMANDS["export"] =
-cmd_export``. The logic is in :mod:`litelab.export.exporter`.
+The logic is in :mod:`litelab.export.exporter`.
 """
 
 from __future__ import annotations
@@ -9,13 +8,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from litelab.cli.common import add_data_flags, data_values, float_value, int_value
 from litelab.export.exporter import FORMATS
 
 
-def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parsers(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``export SOURCE [data flags] [--formats ...] ...`` on ``subparsers``."""
-    from litelab.cli import _add_data_flags, _float, _int  # here: cli imports us
-
     p = subparsers.add_parser(
         "export",
         help="export a model to .keras/.h5/SavedModel/TFLite and compare the formats",
@@ -29,7 +27,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         help="a run folder (runs/<run>: its model.keras, labels and data) or a .keras, "
         ".h5 or SavedModel folder (then pass --data for accuracy and int8)",
     )
-    _add_data_flags(p)
+    add_data_flags(p)
     p.add_argument(
         "--formats",
         default="all",
@@ -38,7 +36,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     )
     p.add_argument(
         "--representative",
-        type=_int,
+        type=int_value,
         default=500,
         metavar="N",
         help="training images used to calibrate int8 (default 500)",
@@ -50,13 +48,13 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     )
     p.add_argument(
         "--input-scale",
-        type=_float,
+        type=float_value,
         default=None,
         metavar="S",
         help="pixels are fed as value/255*S: 1 (default) for 0..1 models, 255 for raw "
         "0..255 ones such as the MLPerf Tiny ResNet-8",
     )
-    p.add_argument("--seed", type=_int, default=42, help="data subset and int8 draw")
+    p.add_argument("--seed", type=int_value, default=42, help="data subset and int8 draw")
     p.add_argument(
         "--out", metavar="DIR", help="export folder (default: <run>/export or export-<model>)"
     )
@@ -66,11 +64,10 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Run the export, print the comparison table and where the files went."""
-    from litelab.cli import _data_values
     from litelab.export.exporter import data_config_for, export_model, parse_formats
 
     formats = parse_formats(args.formats)  # a bad name fails before any data is loaded
-    data_config = data_config_for(args.export_source, _data_values(args))
+    data_config = data_config_for(args.export_source, data_values(args))
     result = export_model(
         args.export_source,
         data_config=data_config,
@@ -94,3 +91,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"files: {out}/ ({', '.join(r['file'] for r in result.rows)})")
     print(f"comparison: {out / 'comparison.csv'}, comparison.json, comparison.png")
     return 0
+
+
+COMMANDS = {"export": cmd_export}

@@ -8,27 +8,30 @@ import socket
 import sys
 from pathlib import Path
 
+from litelab.cli.common import float_value, int_value
 from litelab.errors import LitelabError
 
 DEFAULT_RUNS = "runs"
 DEFAULT_PORT = 8000
 
 
-def add_serve_parser(sub: argparse._SubParsersAction) -> None:
-    from litelab.cli import _float, _int  # here: cli imports us
+def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "serve", help="local web app: runs, comparisons, classify photos (Keras/TFLite)"
     )
     p.add_argument("--runs", help=f"runs folder to show (default {DEFAULT_RUNS}/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=_int, default=DEFAULT_PORT, help="0 picks a free port")
+    p.add_argument("--port", type=int_value, default=DEFAULT_PORT, help="0 picks a free port")
     p.add_argument(
-        "--max-upload-mb", type=_float, default=10.0, help="largest photo accepted (default 10)"
+        "--max-upload-mb",
+        type=float_value,
+        default=10.0,
+        help="largest photo accepted (default 10)",
     )
     p.add_argument(
         "--max-megapixels",
-        type=_float,
+        type=float_value,
         default=40.0,
         help="largest photo in pixels, checked before decoding (default 40)",
     )
@@ -111,3 +114,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+COMMANDS = {"serve": cmd_serve}

@@ -1,7 +1,7 @@
 """``litelab tune`` and ``litelab experiment``: flags in, one library call, a summary out.
 
-Wired into ``litelab.cli`` with ``add_tune_parsers(sub)``; the logic is in
-:mod:`litelab.tune.search` and :mod:`litelab.tune.experiment`.
+The logic is in
+:mod:`litelab.tune.search` and :mod:`litelab.study`.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from litelab.cli.common import add_data_flags, data_values, float_value, int_value, interrupted
 from litelab.errors import LitelabError
 
 SEARCH_FLAGS = ("tuner", "trials", "max_epochs", "objective", "patience", "factor", "strategy")
 
 
-def add_tune_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``tune`` and ``experiment`` on ``subparsers``."""
-    from litelab.cli import _add_data_flags, _float, _int  # here: cli imports us
 
     p = subparsers.add_parser(
         "tune",
@@ -24,25 +24,27 @@ def add_tune_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="Search the course's CNN space with keras-tuner (random, hyperband, "
         "bayesian), report every trial, and retrain the best on train+val into <out>/best.",
     )
-    _add_data_flags(p)
-    p.add_argument("--seed", type=_int, help="random seed (default 42)")
+    add_data_flags(p)
+    p.add_argument("--seed", type=int_value, help="random seed (default 42)")
     p.add_argument("--tuner", help="random, hyperband (default) or bayesian")
-    p.add_argument("--trials", type=_int, help="most trials to run (default 10)")
+    p.add_argument("--trials", type=int_value, help="most trials to run (default 10)")
     p.add_argument(
         "--max-epochs",
-        type=_int,
+        type=int_value,
         help="epochs of the longest trial (default 10); Hyperband's max_epochs",
     )
     p.add_argument("--objective", help="val_accuracy (default), val_loss, accuracy or loss")
     p.add_argument(
-        "--patience", type=_int, help="early stopping: epochs without val_loss gain (default 5)"
+        "--patience",
+        type=int_value,
+        help="early stopping: epochs without val_loss gain (default 5)",
     )
-    p.add_argument("--factor", type=_int, help="Hyperband's reduction factor (default 3)")
+    p.add_argument("--factor", type=int_value, help="Hyperband's reduction factor (default 3)")
     p.add_argument("--space", metavar="TOML", help="search-space file (see litelab.tune.space)")
     p.add_argument("--strategy", help="default, or mirrored: every GPU of this machine per trial")
     p.add_argument(
         "--budget-minutes",
-        type=_float,
+        type=float_value,
         metavar="M",
         help="stop the search cleanly after M minutes of wall-clock time",
     )
@@ -61,7 +63,7 @@ def add_tune_parsers(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--worker-id", help="a unique name for this worker (default: its pid)")
     g.add_argument(
         "--connect-timeout",
-        type=_float,
+        type=float_value,
         default=60.0,
         metavar="S",
         help="how long a worker waits for its chief (default 60 s)",
@@ -74,9 +76,9 @@ def add_tune_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="Train every variant of a plan under the same data, seed and budget; "
         "write one comparison table and one figure of all validation curves.",
     )
-    _add_data_flags(p)
+    add_data_flags(p)
     p.add_argument("--plan", default="course", help="a built-in plan (course) or a TOML file")
-    p.add_argument("--seed", type=_int, help="random seed for every variant (default 42)")
+    p.add_argument("--seed", type=int_value, help="random seed for every variant (default 42)")
     p.add_argument(
         "--variants", metavar="LIST", help="comma list: run only these variants of the plan"
     )
@@ -91,14 +93,13 @@ def _settings(args: argparse.Namespace) -> Any:
     """TuneSettings from the flags given, over the saved ones when resuming."""
     import dataclasses
 
-    from litelab.cli import _data_values
     from litelab.config import DatasetConfig
     from litelab.tune.search import TuneSettings, read_settings, space_table
 
     given = {k: getattr(args, k) for k in SEARCH_FLAGS if getattr(args, k) is not None}
     if args.seed is not None:
         given["seed"] = args.seed
-    data_given = {k: v for k, v in _data_values(args).items() if v is not None}
+    data_given = {k: v for k, v in data_values(args).items() if v is not None}
     if args.resume:
         base = read_settings(args.resume)
     else:
@@ -113,7 +114,6 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from litelab.cli import interrupted
     from litelab.tune.search import tune
 
     if args.resume and args.out:
@@ -159,8 +159,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from litelab.cli import _data_values, interrupted
-    from litelab.tune.experiment import load_plan, run_experiment
+    from litelab.study import load_plan, run_experiment
 
     only = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
     if args.resume:
@@ -174,7 +173,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     try:
         result = run_experiment(
             plan,
-            data_overrides=_data_values(args),
+            data_overrides=data_values(args),
             training_overrides=training,
             only=only,
             out=args.out,
@@ -192,3 +191,6 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         print(f"best: {b['variant']} ({100 * b['test_accuracy']:.2f}% test accuracy)")
     print(f"report: {result.exp_dir / 'report.md'}")
     return 0
+
+
+COMMANDS = {"tune": cmd_tune, "experiment": cmd_experiment}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from litelab.data.splits import Part
-from litelab.io import atomic_path
+from litelab.files import atomic_path
 
 FORMAT_VERSION = 1
 _SPLITS = ("train", "test")

@@ -1,6 +1,9 @@
-"""The model zoo: small CNNs by name. ``litelab models`` lists them with parameter counts."""
+"""The model zoo: small CNNs by name. ``litelab models`` lists them with parameter counts.
 
-from litelab.models import course, fast, resnet, transfer  # noqa: F401  (registers the builders)
+The families (:mod:`~litelab.models.course`, ``fast``, ``resnet``, ``transfer``) import Keras;
+they load on the first lookup by name, so importing this package stays instant.
+"""
+
 from litelab.models.registry import ModelSpec, build_model, get_model_spec, model_names
 
 __all__ = ["ModelSpec", "build_model", "get_model_spec", "model_names"]

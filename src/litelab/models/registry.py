@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from litelab.errors import LitelabError
+from litelab.errors import LitelabError, unknown
 
 Builder = Callable[..., Any]  # (input_shape, num_classes, activation) -> keras.Model
 
@@ -28,6 +28,25 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+# The modules whose builders register themselves; imported on first use (they import Keras).
+FAMILIES = ("course", "fast", "resnet", "transfer")
+_loaded = False
+
+
+def _load_families() -> dict[str, ModelSpec]:
+    global _loaded
+    if not _loaded:
+        import importlib
+
+        _loaded = True
+        for family in FAMILIES:
+            importlib.import_module(f"litelab.models.{family}")
+        # The zoo's order is the families' order, whichever module happened to load first.
+        rank = {f"litelab.models.{f}": i for i, f in enumerate(FAMILIES)}
+        ordered = sorted(_REGISTRY.values(), key=lambda s: rank.get(s.build.__module__, 99))
+        _REGISTRY.clear()
+        _REGISTRY.update({spec.name: spec for spec in ordered})
+    return _REGISTRY
 
 
 def register(
@@ -46,16 +65,16 @@ def register(
 
 def model_names() -> list[str]:
     """Names of every zoo entry, in registration order."""
-    return list(_REGISTRY)
+    return list(_load_families())
 
 
 def get_model_spec(name: str) -> ModelSpec:
     """The spec for ``name``; an unknown name is a one-line error listing the zoo."""
     try:
-        return _REGISTRY[name]
+        return _load_families()[name]
     except KeyError:
         raise LitelabError(
-            f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)} (see `litelab models`)"
+            unknown("model", name, _REGISTRY, hint="(see `litelab models`)")
         ) from None
 
 

@@ -110,7 +110,7 @@ class Models:
         """A float32 TFLite file converted from the Keras model, in the server's temp folder
         (never in the run folder: serving writes nothing there)."""
         from litelab.export.convert import convert
-        from litelab.modelio import load_model
+        from litelab.inference import load_model
 
         digest = hashlib.sha256(f"{keras_path}:{keras_path.stat().st_mtime_ns}".encode())
         path = Path(self._tmp.name) / f"{digest.hexdigest()[:16]}.tflite"

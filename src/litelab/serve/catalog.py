@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from litelab.errors import LitelabError
+from litelab.runs import Run
 
 MAX_DEPTH = 3
 # Folders inside a run that are never runs themselves, and are not worth walking.
@@ -102,7 +103,7 @@ class Catalog:
             real = child.resolve()
             if not real.is_relative_to(self.root):
                 continue  # a symlink out of the runs folder is not served
-            if (child / "metrics.json").is_file() or (child / "model.keras").is_file():
+            if Run.looks_like_run(child):
                 found[child.relative_to(self.root).as_posix()] = real
             elif depth + 1 < MAX_DEPTH:
                 self._walk(child, depth + 1, found)
@@ -159,7 +160,7 @@ class Catalog:
         metrics = dict(files["metrics"])
         out["versions"] = metrics.pop("versions", None)
         out["metrics"] = metrics
-        out["history"] = read_history(folder / "history.csv")
+        out["history"] = read_history(Run(folder).history_path)
         out["config"] = files["config"]
         export = files["export"]
         out["export"] = None
@@ -192,8 +193,8 @@ class Catalog:
         for fmt, rel in (("tflite-float32", FLOAT_TFLITE), ("tflite-int8", INT8_TFLITE)):
             if (folder / rel).is_file():
                 tflite[fmt] = folder / rel
-        keras = folder / "model.keras"
-        labels = folder / "labels.txt"
+        keras = Run(folder).model_path
+        labels = Run(folder).labels_path
         return ModelRef(
             "run",
             run_id,
@@ -258,8 +259,8 @@ def read_run_files(folder: Path) -> dict[str, Any]:
     """What a run's page and row are made of, each file read once: metrics.json, config.toml,
     export/comparison.json (None when not exported) and the deploy reports."""
     return {
-        "metrics": read_json(folder / "metrics.json") or {},
-        "config": read_toml_quiet(folder / "config.toml"),
+        "metrics": read_json(Run(folder).metrics_path) or {},
+        "config": read_toml_quiet(Run(folder).config_path),
         "export": read_json(folder / "export" / "comparison.json"),
         "deploy": deploy_reports(folder),
     }
@@ -267,9 +268,9 @@ def read_run_files(folder: Path) -> dict[str, Any]:
 
 def finished_at(folder: Path) -> float:
     """When a run finished: its metrics.json's time, else its model.keras's."""
-    stamp = folder / "metrics.json"
+    stamp = Run(folder).metrics_path
     if not stamp.is_file():
-        stamp = folder / "model.keras"
+        stamp = Run(folder).model_path
     return stamp.stat().st_mtime
 
 

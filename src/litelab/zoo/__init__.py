@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litelab import runs
 from litelab.errors import LitelabError
 
 PREFIX = "zoo:"
 CARD = "card.json"
-KERAS_FILE = "model.keras"
+KERAS_FILE = runs.KERAS_FILE
 INT8_FILE = "model_int8.tflite"
-LABELS = "labels.txt"
+LABELS = runs.LABELS_FILE
 
 
 def zoo_dir() -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from litelab.errors import LitelabError
-from litelab.io import write_bytes, write_json
+from litelab.files import write_bytes, write_json
 from litelab.zoo import CARD, INT8_FILE, KERAS_FILE, LABELS, ZooEntry, zoo_dir
 
 REPRESENTATIVE = 500
@@ -53,8 +53,8 @@ def publish(
     """
     from litelab.export.convert import convert, representative_images
     from litelab.export.inspect import inspect_tflite
-    from litelab.export.mcu import check_tflm
-    from litelab.modelio import load_model
+    from litelab.export.tflm import check_tflm
+    from litelab.inference import load_model
     from litelab.runs import read_run_config, versions
 
     run_dir = Path(run_dir)
