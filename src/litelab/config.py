@@ -10,12 +10,12 @@ The resolved config is written to every run directory as ``config.toml`` so that
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from litelab.errors import LitelabError
+from litelab import files
+from litelab.errors import LitelabError, one_of
 
 OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -116,10 +116,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model_options, dict):
             raise LitelabError("[training.model_options] must be a table of option = value")
-        if self.strategy not in STRATEGIES:
-            raise LitelabError(
-                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
-            )
+        one_of("strategy", self.strategy, STRATEGIES)
         if self.epochs < 1:
             raise LitelabError(f"--epochs must be at least 1, got {self.epochs}")
         if self.fine_tune < 0:
@@ -134,23 +131,11 @@ class TrainingConfig:
             raise LitelabError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not self.learning_rate > 0:
             raise LitelabError(f"--lr must be greater than 0, got {self.learning_rate}")
-        if self.optimizer not in OPTIMIZERS:
-            raise LitelabError(
-                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise LitelabError(
-                f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
-            )
-        bad = [a for a in self.augment if a not in AUGMENTATIONS]
-        if bad:
-            raise LitelabError(
-                f"unknown augmentation {bad[0]!r}; choose from {', '.join(AUGMENTATIONS)}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise LitelabError(
-                f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"
-            )
+        one_of("optimizer", self.optimizer, OPTIMIZERS)
+        one_of("activation", self.activation, ACTIVATIONS)
+        for name in self.augment:
+            one_of("augmentation", name, AUGMENTATIONS)
+        one_of("schedule", self.schedule, SCHEDULES)
         if not 0.0 <= self.warmup < 1.0:
             raise LitelabError(f"--warmup must be in [0, 1), got {self.warmup}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -193,13 +178,7 @@ class RunConfig:
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a config file; a missing or malformed file is a one-line error."""
-    path = Path(path)
-    if not path.is_file():
-        raise LitelabError(f"config file not found: {path}")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise LitelabError(f"config file {path} is not valid TOML: {exc}") from None
+    return files.read_toml(path, "config file")
 
 
 def _check_keys(section: str, values: dict[str, Any], cls: type) -> None:
@@ -252,8 +231,7 @@ def resolve_config(
 
     named: dict[str, Any] = {"data": {}, "training": {}}
     if recipe is not None:
-        if recipe not in RECIPES:
-            raise LitelabError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+        one_of("recipe", recipe, RECIPES)
         named = RECIPES[recipe]
     model_name = train_over.get(
         "model",

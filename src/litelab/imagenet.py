@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from litelab.data import load_image_files
-from litelab.errors import LitelabError
+from litelab.errors import LitelabError, one_of
 from litelab.models.pretrained import (
     BACKBONES,
     CLASS_INDEX,
@@ -39,10 +39,7 @@ def classify(
     top: int = 3,
 ) -> list[dict[str, Any]]:
     """Top-``top`` ImageNet classes (name, WordNet id, probability) for each image file."""
-    if backbone_name not in BACKBONES:
-        raise LitelabError(
-            f"unknown backbone {backbone_name!r}; choose one of {', '.join(BACKBONES)}"
-        )
+    one_of("backbone", backbone_name, BACKBONES)
     if not 1 <= top <= 1000:
         raise LitelabError(f"--top must be between 1 and 1000, got {top}")
     if not files:

@@ -19,7 +19,7 @@ from litelab.errors import LitelabError
 
 def load_model(path: str | Path) -> keras.Model:
     """Load a model for inference (not compiled); ``zoo:<name>`` loads a shipped model."""
-    import litelab.models  # noqa: F401  (registers litelab's own layers for deserialising)
+    import litelab.models.layers  # noqa: F401  (registers litelab's own layers for loading)
     from litelab.zoo import resolve
 
     path = Path(resolve(path))

@@ -389,6 +389,8 @@ def _fine_tune(
 
 def load_checkpoint_model(path: Path) -> keras.Model:
     """Load a checkpointed model with its optimizer, or fail with one line."""
+    import litelab.models.layers  # noqa: F401  (registers litelab's own layers for loading)
+
     try:
         return keras.models.load_model(path)
     except Exception as exc:  # noqa: BLE001 - any failure to load is the same user error

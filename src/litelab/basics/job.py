@@ -11,7 +11,7 @@ import numpy as np
 from litelab.basics import linear as lin
 from litelab.errors import LitelabError
 from litelab.files import write_json
-from litelab.runs import new_folder, versions
+from litelab.runs import Run, new_folder, versions
 
 
 def _out_dir(out: str | Path | None, runs_dir: str | Path, name: str) -> Path:
@@ -131,7 +131,7 @@ def run_linear(
         name: export_keras(model, run_dir, name, probe) for name, model in models.items()
     }
     results["versions"] = versions()
-    write_json(run_dir / "metrics.json", results)
+    write_json(Run(run_dir).metrics_path, results)
     return run_dir, results
 
 
@@ -179,7 +179,7 @@ def run_logistic(
         "logistic_keras": export_keras(model, run_dir, "logistic_keras", points.x_test[:20])
     }
     results["versions"] = versions()
-    write_json(run_dir / "metrics.json", results)
+    write_json(Run(run_dir).metrics_path, results)
     if progress:
         for name in ("sklearn", "keras"):
             r = results[name]

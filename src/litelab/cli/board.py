@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from litelab.cli.common import add_data_flags, data_values, float_value, int_value
 from litelab.export.boards import TARGETS
-
-INT8_EXPORT = Path("export") / "model_int8.tflite"
-
 
 # --- inspect -------------------------------------------------------------------------------
 

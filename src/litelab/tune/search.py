@@ -39,7 +39,7 @@ from litelab.config import STRATEGIES, DatasetConfig, RunConfig
 from litelab.data import Dataset, load_dataset
 from litelab.errors import LitelabError, one_of
 from litelab.files import read_json, write_json, write_text
-from litelab.runs import new_folder
+from litelab.runs import Run, new_folder
 from litelab.tune import distributed
 from litelab.tune.hypermodel import CourseHyperModel
 from litelab.tune.report import (
@@ -397,10 +397,10 @@ def retrain_best(
 
     run_dir = tune_dir / BEST_RUN
     marker = run_dir / "tune_trial.txt"
-    if (run_dir / "metrics.json").is_file():
+    if Run(run_dir).metrics_path.is_file():
         old = marker.read_text(encoding="utf-8").strip() if marker.is_file() else "unknown"
         if old == trial_id:  # a resumed, already finished search
-            return run_dir, read_json(run_dir / "metrics.json", "run metrics")
+            return run_dir, Run(run_dir).metrics
         aside = tune_dir / f"{BEST_RUN}-trial{old}"
         if aside.exists():
             raise LitelabError(f"cannot move the previous best run aside: {aside} exists")

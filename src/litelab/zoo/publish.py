@@ -8,7 +8,6 @@ the exact TFLM arena. Nothing existing is replaced unless ``replace`` is given.
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import time
@@ -20,8 +19,6 @@ import numpy as np
 from litelab.errors import LitelabError
 from litelab.files import write_bytes, write_json
 from litelab.zoo import CARD, INT8_FILE, KERAS_FILE, LABELS, ZooEntry, zoo_dir
-
-REPRESENTATIVE = 500
 
 
 def cpu_name() -> str:
@@ -55,22 +52,23 @@ def publish(
     from litelab.export.inspect import inspect_tflite
     from litelab.export.tflm import check_tflm
     from litelab.inference import load_model
-    from litelab.runs import read_run_config, versions
+    from litelab.runs import REPRESENTATIVE, Run, read_run_config, versions
 
     run_dir = Path(run_dir)
     if not name.replace("-", "").replace("_", "").isalnum():
         raise LitelabError(f"zoo name {name!r}: use letters, digits, '-' and '_'")
-    for needed in ("model.keras", "metrics.json", "labels.txt", "config.toml"):
-        if not (run_dir / needed).is_file():
-            raise LitelabError(f"{run_dir} is not a finished run: it has no {needed}")
+    run = Run(run_dir)
+    for needed in (run.model_path, run.metrics_path, run.labels_path, run.config_path):
+        if not needed.is_file():
+            raise LitelabError(f"{run_dir} is not a finished run: it has no {needed.name}")
     folder = Path(root) if root is not None else zoo_dir()
     folder = folder / name
     if folder.exists() and not replace:
         raise LitelabError(f"zoo entry {folder} exists; pass replace=True to overwrite it")
 
     config = read_run_config(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    model = load_model(run_dir / "model.keras")
+    metrics = run.metrics
+    model = load_model(run.model_path)
     rep = representative_images(data.x_train, REPRESENTATIVE, seed=config.training.seed)
     int8 = convert(model, "int8", representative=rep, input_scale=1.0, int8_io=True)
     n = len(data.x_test) if tflm_images is None else min(tflm_images, len(data.x_test))
@@ -124,7 +122,7 @@ def publish(
     tmp.mkdir(parents=True)
     model.save(tmp / KERAS_FILE)  # loaded uncompiled: weights only, no optimizer slots
     card["sizes"]["keras_bytes"] = (tmp / KERAS_FILE).stat().st_size
-    shutil.copy2(run_dir / "labels.txt", tmp / LABELS)
+    shutil.copy2(run.labels_path, tmp / LABELS)
     write_bytes(tmp / INT8_FILE, int8)
     write_json(tmp / CARD, card)
     old = folder.with_name(folder.name + ".old")
