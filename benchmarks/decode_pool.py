@@ -30,19 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from litelab.zoo.publish import cpu_name  # the CPU model every result records
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
 OUT = ROOT / "benchmarks" / "results" / "decode_pool.json"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def old_tree(tmp: Path) -> Path:
@@ -137,7 +129,7 @@ def main() -> None:
     report.update(
         {
             "data": Path(args.data).name,
-            "cpu_model": cpu_model(),
+            "cpu_model": cpu_name(),
             "cores": len(os.sched_getaffinity(0)),
             "python": platform.python_version(),
             "platform": platform.platform(),

@@ -20,19 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from litelab.zoo.publish import cpu_name  # the CPU model every result records
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"--help": ["--help"], "models": ["models"], "zoo": ["zoo"]}
 NOISE = ("oneDNN", "absl", "cpu_feature_guard", "InitializeLog")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure(src: Path, argv: list[str], runs: int) -> dict:
@@ -71,7 +63,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "startup.json"))
     args = ap.parse_args()
     result = {
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "runs": args.runs,

@@ -23,7 +23,6 @@ from litelab.files import write_json
 from litelab.inference import check_model_fits, load_model, predict_probs
 from litelab.runs import (
     Run,
-    model_labels,
     new_run_dir,
     read_run_config,
     remove_checkpoint,
@@ -248,9 +247,6 @@ def evaluate_model(
         },
         seed=seed,
     )
-
-
-labels_for = model_labels  # the library name callers used before the Run object
 
 
 def predict_files(

@@ -35,7 +35,7 @@ class Predictor:
         labels_file: str | Path | None = None,
         input_scale: float = 1.0,
     ) -> None:
-        from litelab.runs import model_labels as labels_for
+        from litelab.runs import model_labels
         from litelab.zoo import resolve
 
         if not input_scale > 0:
@@ -66,7 +66,7 @@ class Predictor:
             check_model_fits(self._keras, self.size, None, where=str(self.path))
             outputs = int(self._keras.outputs[0].shape[-1])
             self.dtype = "float32"
-        self.classes = labels_for(self.path, outputs, labels_file)
+        self.classes = model_labels(self.path, outputs, labels_file)
 
     def probs(self, images: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities for (N, size, size, 3) uint8 images."""
