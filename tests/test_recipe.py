@@ -27,8 +27,14 @@ def _images(n=16, h=32, seed=0):
 SEED = tf.constant([3, 4], tf.int64)
 
 
-def test_config_and_augment_modules_agree_on_the_names():
-    assert set(AUGMENTATIONS) == set(augment.AUGMENTATIONS)
+def test_every_configurable_augmentation_has_an_op_and_no_op_is_unreachable():
+    from litelab.config import BATCHED_AUGMENTATIONS, LAYER_AUGMENTATIONS
+
+    assert set(augment.BATCH_OPS) == set(BATCHED_AUGMENTATIONS)
+    assert set(augment.LAYER_OPS) == set(LAYER_AUGMENTATIONS)
+    assert set(AUGMENTATIONS) == set(BATCHED_AUGMENTATIONS) | set(LAYER_AUGMENTATIONS)
+    layers = augment.augmentation_layers(("shift", "rotation", "flip"), seed=1)
+    assert [type(la).__name__ for la in layers] == ["RandomTranslation", "RandomRotation"]
 
 
 def test_flip_mirrors_some_images_and_leaves_the_rest():

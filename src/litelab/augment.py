@@ -16,9 +16,6 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-BATCHED = ("flip", "crop", "cutout")
-LAYERS = ("shift", "rotation")
-AUGMENTATIONS = BATCHED + LAYERS
 CROP_PAD = 4
 CUTOUT_SIZE = 8
 
@@ -57,23 +54,28 @@ def random_cutout(images: tf.Tensor, seed: tf.Tensor, size: int = CUTOUT_SIZE) -
     return images * tf.cast(~hole, images.dtype)[..., None]
 
 
-_BATCH_OPS = {"flip": random_flip, "crop": random_crop, "cutout": random_cutout}
+# The names are litelab.config's BATCHED_AUGMENTATIONS and LAYER_AUGMENTATIONS (a test
+# checks these tables cover exactly those); batch ops run in this order.
+BATCH_OPS = {"crop": random_crop, "flip": random_flip, "cutout": random_cutout}
+LAYER_OPS = {
+    "shift": lambda seed: keras.layers.RandomTranslation(
+        0.1, 0.1, fill_mode="reflect", seed=seed + 1
+    ),
+    "rotation": lambda seed: keras.layers.RandomRotation(
+        15 / 360, fill_mode="reflect", seed=seed + 2
+    ),
+}
 
 
 def augment_batch(images: tf.Tensor, names: tuple[str, ...], seed: tf.Tensor) -> tf.Tensor:
     """Apply the named batch-wise augmentations in a fixed order (crop, flip, cutout)."""
-    chosen = [name for name in ("crop", "flip", "cutout") if name in names]
+    chosen = [name for name in BATCH_OPS if name in names]
     seeds = tf.random.experimental.stateless_split(seed, num=max(len(chosen), 1))
     for i, name in enumerate(chosen):
-        images = _BATCH_OPS[name](images, seeds[i])
+        images = BATCH_OPS[name](images, seeds[i])
     return images
 
 
 def augmentation_layers(names: tuple[str, ...], seed: int) -> list[keras.layers.Layer]:
     """The course's Keras preprocessing layers for ``shift`` and ``rotation``."""
-    out: list[keras.layers.Layer] = []
-    if "shift" in names:
-        out.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed + 1))
-    if "rotation" in names:
-        out.append(keras.layers.RandomRotation(15 / 360, fill_mode="reflect", seed=seed + 2))
-    return out
+    return [make(seed) for name, make in LAYER_OPS.items() if name in names]

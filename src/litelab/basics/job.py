@@ -37,11 +37,11 @@ def export_keras(model: Any, run_dir: Path, stem: str, probe: np.ndarray) -> dic
     from litelab.export.convert import convert
     from litelab.export.inspect import inspect_tflite
     from litelab.export.litert import TFLiteModel
-    from litelab.files import atomic_path, write_bytes
+    from litelab.files import write_bytes
+    from litelab.runs import save_model_formats
 
     keras_path = run_dir / f"{stem}.keras"
-    with atomic_path(keras_path) as tmp:
-        model.save(tmp)
+    save_model_formats(run_dir, model, names={"keras": keras_path.name}, formats=("keras",))
     data = convert(model, "float32")
     tflite_path = run_dir / f"{stem}.tflite"
     write_bytes(tflite_path, data)

@@ -55,6 +55,17 @@ def model_option(text: str) -> tuple[str, Any]:
         return key, value  # a bare word: a string
 
 
+def add_flags(group: Any, *flags: tuple[str, Any, str, str]) -> None:
+    """Add value flags given as ``(flag, type, METAVAR, help)`` rows to a parser or group."""
+    for flag, kind, metavar, text in flags:
+        group.add_argument(flag, type=kind, metavar=metavar, help=text)
+
+
+def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """``{name: args.name}``: the flags a command hands on to its library call unchanged."""
+    return {name: getattr(args, name) for name in names}
+
+
 def add_data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument(
@@ -65,33 +76,19 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
         "cifar-10-batches-py/, an image folder or .tar.gz/.zip of one, or .npz",
     )
     g.add_argument(
-        "--val-split",
-        type=float_value,
-        metavar="FRACTION",
-        help="fraction of the training set held out for validation, taken from its "
-        "end (default 0.2: CIFAR-10's last 10,000)",
-    )
-    g.add_argument(
         "--shuffle",
         action="store_true",
         default=None,
         help="shuffle the training set with the seed before the validation split",
     )
-    g.add_argument(
-        "--train-limit",
-        type=int_value,
-        metavar="N",
-        help="use a stratified subset of N training images",
-    )
-    g.add_argument(
-        "--test-limit",
-        type=int_value,
-        metavar="N",
-        help="use a stratified subset of N test images",
-    )
-    g.add_argument(
-        "--image-size", type=int_value, metavar="PX", help="image side in pixels (default 32)"
-    )
+    add_flags(
+        g,
+        ("--val-split", float_value, "FRACTION", "fraction of the training set held out for "
+         "validation, taken from its end (default 0.2: CIFAR-10's last 10,000)"),
+        ("--train-limit", int_value, "N", "use a stratified subset of N training images"),
+        ("--test-limit", int_value, "N", "use a stratified subset of N test images"),
+        ("--image-size", int_value, "PX", "image side in pixels (default 32)"),
+    )  # fmt: skip
     g.add_argument(
         "--no-cache",
         dest="cache",

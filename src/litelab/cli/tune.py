@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from litelab.cli.common import add_data_flags, data_values, float_value, int_value, interrupted
+from litelab.cli.common import (
+    add_data_flags,
+    data_values,
+    float_value,
+    int_value,
+    interrupted,
+    pick,
+)
 from litelab.errors import LitelabError
 
 SEARCH_FLAGS = ("tuner", "trials", "max_epochs", "objective", "patience", "factor", "strategy")
@@ -91,26 +98,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def _settings(args: argparse.Namespace) -> Any:
     """TuneSettings from the flags given, over the saved ones when resuming."""
-    import dataclasses
+    from litelab.tune.search import settings_from
 
-    from litelab.config import DatasetConfig
-    from litelab.tune.search import TuneSettings, read_settings, space_table
-
-    given = {k: getattr(args, k) for k in SEARCH_FLAGS if getattr(args, k) is not None}
-    if args.seed is not None:
-        given["seed"] = args.seed
-    data_given = {k: v for k, v in data_values(args).items() if v is not None}
-    if args.resume:
-        base = read_settings(args.resume)
-    else:
-        base = TuneSettings(data=DatasetConfig(val_split=0.2))
-    if args.space is not None:
-        given["space"] = space_table(args.space, given.get("max_epochs", base.max_epochs))
-    data = dataclasses.replace(base.data, **data_given) if data_given else base.data
-    try:
-        return TuneSettings(**{**dataclasses.asdict(base), "data": data, **given})
-    except TypeError as exc:
-        raise LitelabError(f"bad tune settings: {exc}") from None
+    given = {k: getattr(args, k) for k in (*SEARCH_FLAGS, "seed")}
+    return settings_from(given, data_values(args), resume=args.resume, space_file=args.space)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -122,16 +113,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     try:
         result = tune(
             settings,
-            out=args.out,
-            runs_dir=args.runs_dir,
-            resume=args.resume,
-            budget_minutes=args.budget_minutes,
             distributed_role=args.distributed,
-            chief=args.chief,
-            worker_id=args.worker_id,
-            connect_timeout=args.connect_timeout,
-            retrain=args.retrain,
             progress=not args.quiet,
+            **pick(args, "out", "runs_dir", "resume", "budget_minutes", "chief", "worker_id"),
+            **pick(args, "connect_timeout", "retrain"),
         )
     except KeyboardInterrupt:
         return interrupted("trials", "tune --resume <search folder>")
@@ -150,10 +135,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         )
     if result.best_metrics:
         m = result.best_metrics
-        print(
-            f"retrained on train+val: test accuracy {m['test_accuracy']:.4f}  "
-            f"params {m['params']:,}  run folder: {result.best_run}"
-        )
+        retrained = f"test accuracy {m['test_accuracy']:.4f}  params {m['params']:,}"
+        print(f"retrained on train+val: {retrained}  run folder: {result.best_run}")
     print(f"report: {result.tune_dir / 'report.md'}")
     return 0
 
@@ -176,11 +159,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             data_overrides=data_values(args),
             training_overrides=training,
             only=only,
-            out=args.out,
-            runs_dir=args.runs_dir,
-            resume=args.resume,
-            int8=args.int8,
             progress=not args.quiet,
+            **pick(args, "out", "runs_dir", "resume", "int8"),
         )
     except KeyboardInterrupt:
         return interrupted("variants", "experiment --resume <experiment folder>")

@@ -41,14 +41,12 @@ from litelab.export.convert import convert, representative_images
 from litelab.export.measure import (
     EVAL_BATCH,
     LATENCY_REPEATS,
-    Measurement,
     compare,
     input_size,
     int8_note,
     keras_latency_ms,
-    measure_keras,
+    measure_file,
     measure_reference,
-    measure_tflite,
     size_of,
     tensor_info,
 )
@@ -245,26 +243,13 @@ def export_model(
     out = Path(out_dir) if out_dir is not None else src.default_out
     check_out_dir(out)
 
-    with _quiet_tf_logger():
-        return _export(
-            src,
-            fmts=fmts,
-            out=out,
-            data=data,
-            data_config=data_config,
-            representative=representative,
-            int8_io=int8_io,
-            scale=scale,
-            seed=seed,
-            progress=progress,
-            latency_repeats=latency_repeats,
-            source=str(source),
-        )
+    with _quiet_tf_logger():  # one private call, so its arguments go in signature order
+        return _export(src, fmts, out, data, data_config, representative, int8_io, scale,
+                       seed, progress, latency_repeats, str(source))  # fmt: skip
 
 
 def _export(
     src: Source,
-    *,
     fmts: tuple[str, ...],
     out: Path,
     data: Dataset | None,
@@ -316,15 +301,9 @@ def _export(
         t0 = time.perf_counter()
         blob = save_format(model, fmt, path, representative=rep, input_scale=scale, int8_io=int8_io)
         write_seconds = time.perf_counter() - t0
-        m: Measurement
-        if blob is None:
-            m = measure_keras(
-                path, x_test=x_test, probe=probe, repeats=latency_repeats, input_scale=scale
-            )
-        else:
-            m = measure_tflite(
-                blob, path, x_test=x_test, probe=probe, repeats=latency_repeats, input_scale=scale
-            )
+        m = measure_file(
+            path, blob, x_test=x_test, probe=probe, repeats=latency_repeats, input_scale=scale
+        )
         note = NOTES[fmt]
         if m.tflite is not None:
             info = tensor_info(m.tflite)

@@ -44,45 +44,38 @@ def measure_reference(
     }
 
 
-def measure_keras(
+def measure_file(
     path: Path,
+    blob: bytes | None = None,
     *,
     x_test: np.ndarray | None,
     probe: np.ndarray,
     repeats: int = LATENCY_REPEATS,
     input_scale: float = 1.0,
 ) -> Measurement:
-    """Reload a Keras file from disk, predict ``x_test`` and time batch-1 calls."""
+    """Load a written format, predict ``x_test`` and time batch-1 calls on ``probe``.
+
+    ``blob`` is a TFLite flatbuffer (measured in LiteRT, batched where the model allows);
+    without it ``path`` is a Keras file or SavedModel, reloaded from disk.
+    """
     from litelab.inference import load_model, predict_probs
 
     t1 = time.perf_counter()
-    loaded = load_model(path)
+    tfl = None if blob is None else TFLiteModel(blob, str(path))
+    loaded = load_model(path) if tfl is None else None
     pred = None
     if x_test is not None:
-        pred = predict_probs(loaded, x_test, input_scale=input_scale).argmax(axis=1)
+        scores = (
+            predict_probs(loaded, x_test, input_scale=input_scale)
+            if tfl is None
+            else tfl.predict_scores(x_test, input_scale, batch_size=EVAL_BATCH)
+        )
+        pred = scores.argmax(axis=1)
     t2 = time.perf_counter()
-    latency = keras_latency_ms(loaded, probe, repeats, input_scale)
-    return Measurement(pred, latency, round(t2 - t1, 3), round(time.perf_counter() - t2, 3))
-
-
-def measure_tflite(
-    blob: bytes,
-    path: Path,
-    *,
-    x_test: np.ndarray | None,
-    probe: np.ndarray,
-    repeats: int = LATENCY_REPEATS,
-    input_scale: float = 1.0,
-) -> Measurement:
-    """Load ``blob`` in LiteRT, predict ``x_test`` (batched where the model allows) and time
-    batch-1 calls."""
-    t1 = time.perf_counter()
-    tfl = TFLiteModel(blob, str(path))
-    pred = None
-    if x_test is not None:
-        pred = tfl.predict_scores(x_test, input_scale, batch_size=EVAL_BATCH).argmax(axis=1)
-    t2 = time.perf_counter()
-    latency = tfl.latency_ms(probe, repeats, input_scale)
+    if tfl is None:
+        latency = keras_latency_ms(loaded, probe, repeats, input_scale)
+    else:
+        latency = tfl.latency_ms(probe, repeats, input_scale)
     seconds = round(t2 - t1, 3), round(time.perf_counter() - t2, 3)
     return Measurement(pred, latency, *seconds, tflite=tfl)
 

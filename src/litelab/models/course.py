@@ -6,149 +6,107 @@ defaults (32x32x3, 10 classes) their parameter counts equal the course's printed
 
 from __future__ import annotations
 
+import re
+
 import keras
 from keras import layers
 
 from litelab.errors import LitelabError
 from litelab.models.registry import register
 
-
-@register(
-    "baseline",
-    source="seed 000 (CNN example, the CIFAR-10 case)",
-    description="Conv32-Pool-Conv64-Pool-Flatten-Dense64-Dense10",
-    optimizer="adam",
-    learning_rate=1e-3,
-    batch_size=32,
-    epochs=10,
-)
-def baseline(input_shape, num_classes, activation="relu"):
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(32, 3, activation=activation),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation=activation),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(64, activation=activation),
-            layers.Dense(num_classes, activation="softmax"),
-        ],
-        name="baseline",
-    )
+_LAYERS = {
+    "Conv": lambda n, act: layers.Conv2D(int(n), 3, activation=act),
+    "Conv5x": lambda n, act: layers.Conv2D(int(n), 5, activation=act),
+    "ConvSame": lambda n, act: layers.Conv2D(int(n), 3, padding="same", activation=act),
+    "Pool": lambda n, act: layers.MaxPooling2D(2),
+    "AvgPool": lambda n, act: layers.AveragePooling2D(2),
+    "BN": lambda n, act: layers.BatchNormalization(),
+    "Flatten": lambda n, act: layers.Flatten(),
+    "Dense": lambda n, act: layers.Dense(int(n), activation=act),
+    "Dropout": lambda n, act: layers.Dropout(float(n)),
+}
 
 
-def _vgg_blocks(input_shape, num_classes, activation, dropout: bool, name: str):
-    """Seed 002: three double-conv blocks (32, 64, 64 filters, same padding) + Dense512."""
+def stack(spec: str, input_shape, num_classes, activation="relu", name="stack"):
+    """A Sequential CNN from a layer spec such as ``"Conv32-Pool-Flatten-Dense64"``.
+
+    Tokens: ``ConvN`` (N 3x3 filters), ``ConvSameN`` (same padding), ``Conv5xN`` (5x5),
+    ``Pool`` (2x2 max), ``AvgPool``,
+    ``BN``, ``Flatten``, ``DenseN``, ``DropoutP``. Hidden layers use ``activation``; a
+    softmax Dense of ``num_classes`` ends the model. The course models' registry
+    descriptions are their specs, so what ``litelab models`` prints is what gets built.
+    """
     model = keras.Sequential([keras.Input(shape=input_shape)], name=name)
-    for filters in (32, 64, 64):
-        model.add(layers.Conv2D(filters, 3, padding="same", activation=activation))
-        model.add(layers.Conv2D(filters, 3, padding="same", activation=activation))
-        model.add(layers.MaxPooling2D(2))
-        if dropout:
-            model.add(layers.Dropout(0.25))
-    model.add(layers.Flatten())
-    model.add(layers.Dense(512, activation=activation))
-    if dropout:
-        model.add(layers.Dropout(0.5))
+    for token in spec.split("-"):
+        m = re.fullmatch(r"(Conv5x|ConvSame|[A-Za-z]+)([0-9.]*)", token)
+        if m is None or m.group(1) not in _LAYERS:
+            raise LitelabError(f"unknown layer {token!r} in layer spec {spec!r}")
+        model.add(_LAYERS[m.group(1)](m.group(2), activation))
     model.add(layers.Dense(num_classes, activation="softmax"))
     return model
 
 
+def _register_stack(name: str, spec: str, source: str, recipe: dict, activation="relu"):
+    """Register a course model that is a plain layer stack (its description is its spec)."""
+
+    def build(input_shape, num_classes, activation=activation):
+        return stack(spec, input_shape, num_classes, activation, name=name.replace("-", "_"))
+
+    build.__name__ = name.replace("-", "_")
+    build.__doc__ = f"{source}: {spec}-Dense(classes)"
+    if activation != "relu":  # the registry's default
+        recipe = {"activation": activation, **recipe}
+    return register(name, source=source, description=f"{spec}-Dense10", **recipe)(build)
+
+
+def _vgg_spec(dropout: bool) -> str:
+    """Seed 002: three double-conv blocks (32, 64, 64 filters, same padding) + Dense512."""
+    block = "-Dropout0.25" if dropout else ""
+    convs = "-".join(f"ConvSame{f}-ConvSame{f}-Pool{block}" for f in (32, 64, 64))
+    return convs + "-Flatten-Dense512" + ("-Dropout0.5" if dropout else "")
+
+
+_SEED000 = dict(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=10)
 _SEED002 = dict(optimizer="rmsprop", learning_rate=1e-3, batch_size=256, epochs=31)
+_SEED003 = _SEED000
 
-
-@register(
+baseline = _register_stack(
+    "baseline",
+    "Conv32-Pool-Conv64-Pool-Flatten-Dense64",
+    "seed 000 (CNN example, the CIFAR-10 case)",
+    _SEED000,
+)
+vgg_blocks = _register_stack(
     "vgg-blocks",
-    source="seed 002 (CNN in TensorFlow and Keras), the baseline without dropout",
-    description="3 x (Conv-Conv-Pool) with 32/64/64 filters + Dense512",
-    **_SEED002,
+    _vgg_spec(dropout=False),
+    "seed 002 (CNN in TensorFlow and Keras), the baseline without dropout",
+    _SEED002,
 )
-def vgg_blocks(input_shape, num_classes, activation="relu"):
-    return _vgg_blocks(input_shape, num_classes, activation, dropout=False, name="vgg_blocks")
-
-
-@register(
+dropout_cnn = _register_stack(
     "dropout-cnn",
-    source="seed 002 (CNN in TensorFlow and Keras), the model with dropout",
-    description="vgg-blocks with Dropout 0.25 after each block and 0.5 before the output",
-    **_SEED002,
+    _vgg_spec(dropout=True),
+    "seed 002 (CNN in TensorFlow and Keras), the model with dropout",
+    _SEED002,
 )
-def dropout_cnn(input_shape, num_classes, activation="relu"):
-    return _vgg_blocks(input_shape, num_classes, activation, dropout=True, name="dropout_cnn")
-
-
-_SEED003 = dict(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=10)
-
-
-@register(
+tiny = _register_stack(
     "tiny",
-    source="seed 003 (CNN for CIFAR10), the first model (its summary shows 10 filters)",
-    description="Conv10-Pool-Flatten-Dense100-Dense10",
-    **_SEED003,
+    "Conv10-Pool-Flatten-Dense100",
+    "seed 003 (CNN for CIFAR10), the first model (its summary shows 10 filters)",
+    _SEED003,
 )
-def tiny(input_shape, num_classes, activation="relu"):
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(10, 3, activation=activation),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(100, activation=activation),
-            layers.Dense(num_classes, activation="softmax"),
-        ],
-        name="tiny",
-    )
-
-
-@register(
+wide = _register_stack(
     "wide",
-    source="seed 003 (CNN for CIFAR10), the second model",
-    description="Conv8-Pool-Conv512-Pool-Conv256-Flatten-Dense100-Dense10",
-    **_SEED003,
+    "Conv8-Pool-Conv512-Pool-Conv256-Flatten-Dense100",
+    "seed 003 (CNN for CIFAR10), the second model",
+    _SEED003,
 )
-def wide(input_shape, num_classes, activation="relu"):
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(8, 3, activation=activation),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(512, 3, activation=activation),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(256, 3, activation=activation),
-            layers.Flatten(),
-            layers.Dense(100, activation=activation),
-            layers.Dense(num_classes, activation="softmax"),
-        ],
-        name="wide",
-    )
-
-
-@register(
+lenet5 = _register_stack(
     "lenet5",
-    source="seed 003 (CNN for CIFAR10), LeNet-5 adapted to 32x32x3",
-    description="Conv6(5x5)-BN-AvgPool-Conv16(5x5)-AvgPool-Conv120(5x5)-Dense84-Dropout-Dense10",
+    "Conv5x6-BN-AvgPool-Conv5x16-AvgPool-Conv5x120-Flatten-Dense84-Dropout0.2",
+    "seed 003 (CNN for CIFAR10), LeNet-5 adapted to 32x32x3",
+    _SEED003,
     activation="tanh",
-    **_SEED003,
 )
-def lenet5(input_shape, num_classes, activation="tanh"):
-    """LeNet-5 as the course lists it; its recipe's activation is tanh."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(6, 5, activation=activation),
-            layers.BatchNormalization(),
-            layers.AveragePooling2D(2),
-            layers.Conv2D(16, 5, activation=activation),
-            layers.AveragePooling2D(2),
-            layers.Conv2D(120, 5, activation=activation),
-            layers.Flatten(),
-            layers.Dense(84, activation=activation),
-            layers.Dropout(0.2),
-            layers.Dense(num_classes, activation="softmax"),
-        ],
-        name="lenet5",
-    )
 
 
 @register(

@@ -76,28 +76,6 @@ def fast_resnet(
     return keras.Model(inputs, _head(x, num_classes), name=name)
 
 
-@register(
-    "fastnet",
-    source="litelab (issue 4), after airbench / hlb-CIFAR10",
-    description="Conv-BN 16@32px, 64@16, 128@8, 256@4 + global max pool + Dense10 (12 M MACs)",
-    epochs=8,
-    **_FAST,
-)
-def fastnet(input_shape, num_classes, activation="relu"):
-    return fast_vgg(input_shape, num_classes, activation)
-
-
-@register(
-    "fastres",
-    source="litelab (issue 4), ResNet-9 after D. Page at quarter width",
-    description="ResNet-9 at widths 16/32/64/128 + global max pool + Dense10 (24 M MACs)",
-    epochs=6,
-    **_FAST,
-)
-def fastres(input_shape, num_classes, activation="relu"):
-    return fast_resnet(input_shape, num_classes, activation)
-
-
 def mcu_vgg(input_shape, num_classes, activation="relu", name="mcunet"):
     """Conv-BN 16@32px | 32, 32 @16px | 64, 64 @8px + global max pool + Dense.
 
@@ -114,12 +92,27 @@ def mcu_vgg(input_shape, num_classes, activation="relu", name="mcunet"):
     return keras.Model(inputs, _head(x, num_classes), name=name)
 
 
-@register(
-    "mcunet",
-    source="litelab (issue 4): the fast recipe at the MLPerf Tiny ResNet-8 budget",
-    description="Conv-BN 16@32px, 32x2@16, 64x2@8 + global max pool + Dense10 (7.5 M MACs)",
-    epochs=30,
-    **{**_FAST, "tta": False},
-)
-def mcunet(input_shape, num_classes, activation="relu"):
-    return mcu_vgg(input_shape, num_classes, activation)
+def _registered(name: str, builder, source: str, description: str, **recipe) -> None:
+    """Register ``builder`` under ``name`` with the fast recipe, overridden by ``recipe``."""
+
+    def build(input_shape, num_classes, activation="relu"):
+        return builder(input_shape, num_classes, activation, name=name)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = builder.__doc__
+    register(name, source=source, description=description, **{**_FAST, **recipe})(build)
+
+
+# name, builder, where it comes from, what it is, and how its recipe differs from _FAST
+for _entry in (
+    ("fastnet", fast_vgg, "litelab (issue 4), after airbench / hlb-CIFAR10",
+     "Conv-BN 16@32px, 64@16, 128@8, 256@4 + global max pool + Dense10 (12 M MACs)",
+     dict(epochs=8)),
+    ("fastres", fast_resnet, "litelab (issue 4), ResNet-9 after D. Page at quarter width",
+     "ResNet-9 at widths 16/32/64/128 + global max pool + Dense10 (24 M MACs)",
+     dict(epochs=6)),
+    ("mcunet", mcu_vgg, "litelab (issue 4): the fast recipe at the MLPerf Tiny ResNet-8 budget",
+     "Conv-BN 16@32px, 32x2@16, 64x2@8 + global max pool + Dense10 (7.5 M MACs)",
+     dict(epochs=30, tta=False)),
+):  # fmt: skip
+    _registered(*_entry[:4], **_entry[4])

@@ -16,7 +16,7 @@ import keras_tuner as kt
 
 from litelab.config import TrainingConfig
 from litelab.models import build_model
-from litelab.train import compile_model, make_dataset
+from litelab.train import compile_model, fit_datasets, fit_epochs
 from litelab.tune.space import AUGMENT_ON, SearchSpace
 
 
@@ -117,24 +117,8 @@ class CourseHyperModel(kt.HyperModel):
             model.set_weights(initial_weights)
         early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience)
         callbacks += [early, Deadline(self.deadline)]
-        train_ds = make_dataset(
-            data.x_train,
-            data.y_train,
-            cfg.batch_size,
-            shuffle=True,
-            seed=self.seed,
-            augment=cfg.augment,
-            repeat=True,
-        )
-        val_ds = make_dataset(data.x_val, data.y_val, cfg.batch_size)
-        history = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=int(epochs or 1),
-            initial_epoch=initial_epoch,
-            steps_per_epoch=-(-len(data.x_train) // cfg.batch_size),
-            callbacks=callbacks,
-            verbose=0,  # keras-tuner's own display reports each trial
-            shuffle=False,
-        )
-        return history
+        train_ds, val_ds = fit_datasets(data, cfg)  # cfg.seed is the tuner's seed
+        steps = -(-len(data.x_train) // cfg.batch_size)
+        # verbose=0: keras-tuner's own display reports each trial
+        return fit_epochs(model, (train_ds, val_ds), (initial_epoch, int(epochs or 1)), steps,
+                          callbacks, verbose=0)  # fmt: skip
