@@ -196,7 +196,8 @@ def test_targets_and_budgets():
 def test_verdicts():
     v = verdict(98_496, ANCHOR_ARENA, get_target("esp-eye"))
     assert v["fits"] and v["verdict"] == "fits" and v["ram_margin"] > 0
-    assert v["line"].startswith("esp-eye: fits: model 98,496 B")
+    assert v["line"].startswith("esp-eye: fits internal RAM: model 98,496 B")
+    assert v["tier"] == "internal-heap"  # the tiers themselves: tests/test_boards_tiers.py
     tight = verdict(98_496, ANCHOR_ARENA, get_target(None, "16K", "1M"))
     assert not tight["fits"] and tight["fits_flash"] and not tight["fits_ram"]
     assert tight["ram_margin"] == 16_384 - ANCHOR_ARENA
@@ -285,7 +286,10 @@ def test_board_program_registers_the_ops_and_the_arena(tmp_path):
     arena = ANCHOR_ARENA + csource.arena_margin(ANCHOR_ARENA)
     assert f"constexpr int kTensorArenaSize = {arena};" in main
     assert f"constexpr int kMeasuredArenaSize = {ANCHOR_ARENA};" in main
-    assert "THE CAMERA GOES HERE" in main and "constexpr float kPixelToInput = 1.0f;" in main
+    # the frame comes from GetFrame(): the camera on the ESP-EYE, a test pattern without one
+    assert '#include "frame_source.h"' in main and "GetFrame(frame)" in main
+    assert "constexpr float kPixelToInput = 1.0f;" in main
+    assert {"main/frame_camera.cc", "main/frame_test_pattern.cc"} <= set(files)
     assert "espressif/esp-tflite-micro" in files["main/idf_component.yml"]
     assert "idf_component_register" in files["main/CMakeLists.txt"]
     assert "project.cmake" in files["CMakeLists.txt"]
@@ -399,7 +403,7 @@ typedef enum { kTfLiteFloat32 = 1, kTfLiteUInt8 = 3, kTfLiteInt8 = 9 } TfLiteTyp
 const char* TfLiteTypeGetName(TfLiteType type);
 struct TfLiteQuantizationParams { float scale; int32_t zero_point; };
 struct TfLiteIntArray { int size; int data[8]; };
-union TfLitePtrUnion { int8_t* int8; uint8_t* uint8; float* f; };
+union TfLitePtrUnion { int8_t* int8; uint8_t* uint8; float* f; char* raw; };
 struct TfLiteTensor {
   TfLiteType type; TfLitePtrUnion data; TfLiteIntArray* dims;
   TfLiteQuantizationParams params; size_t bytes;
@@ -432,6 +436,8 @@ template <unsigned int N> class MicroMutableOpResolver : public MicroOpResolver 
 }  // namespace tflite
 """,
     "tensorflow/lite/micro/system_setup.h": "namespace tflite { void InitializeTarget(); }\n",
+    "tensorflow/lite/micro/micro_time.h": "#pragma once\n#include <cstdint>\nnamespace tflite {"
+    " uint32_t ticks_per_second(); uint32_t GetCurrentTimeTicks(); }\n",
     "tensorflow/lite/schema/schema_generated.h": "#define TFLITE_SCHEMA_VERSION 3\n",
     "esp_heap_caps.h": """
 #pragma once

@@ -50,8 +50,9 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "model_source",
         metavar="SOURCE",
+        nargs="?",
         help="a run folder, a .tflite file, or a Keras model (.keras, .h5, SavedModel; "
-        "needs --data for the int8 conversion)",
+        "needs --data for the int8 conversion); none: name the best zoo model that fits",
     )
     p.add_argument("--target", help=f"board: {', '.join(TARGETS)} (default esp-eye)")
     p.add_argument(
@@ -78,6 +79,24 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--labels", help="class names file, one per line")
     p.add_argument("--seed", type=int_value, default=42)
+    p.add_argument(
+        "--verify",
+        choices=("none", "host", "qemu"),
+        default="none",
+        help="build the generated program and run it on test images: host (this PC, TFLM "
+        "reference kernels, compared with TFLM's Python interpreter) or qemu (emulated "
+        "cortex-m4 / cortex-m55 with CMSIS-NN, compared with the host build)",
+    )
+    p.add_argument(
+        "--images", type=int_value, default=50, metavar="N", help="test images for --verify"
+    )
+    p.add_argument(
+        "--tflm",
+        metavar="DIR",
+        help="TFLite Micro sources for --verify: a source tree or a folder of the pinned "
+        "archives (default $LITELAB_TFLM_DIR, else litelab's cache, else a download)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines from --verify")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -96,6 +115,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         input_scale=args.input_scale,
         labels=args.labels,
         seed=args.seed,
+        verify=args.verify,
+        images=args.images,
+        tflm=args.tflm,
+        quiet=args.quiet,
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))

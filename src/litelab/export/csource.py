@@ -31,9 +31,16 @@ ESP_IDF_FILES = (
     "CMakeLists.txt",
     "main/CMakeLists.txt",
     "main/idf_component.yml",
+    "main/Kconfig.projbuild",
+    "main/camera_pins.h",
+    "main/frame_camera.cc",
     "partitions.csv",
     "sdkconfig.defaults",
 )
+
+# The pixel steps (C, for every platform): main.cc quantizes with preprocess.h, a camera
+# source decodes, crops and resizes with preprocess.c.
+PIXEL_STEP_FILES = ("preprocess.h", "preprocess.c")
 
 # TFLM's MicroMutableOpResolver method for each builtin op whose name does not follow
 # the plain CamelCase rule (CONV_2D -> AddConv2D, ...).
@@ -228,6 +235,12 @@ def render_project(
     files = {f"main/{k}": v for k, v in model_data_files(data, source).items()}
     files["main/labels.h"] = labels_header(classes)
     files["main/main.cc"] = main_cc
+    files["main/frame_source.h"] = render_template(
+        "common/frame_source.h.in", height=height, width=width, channels=channels
+    )
+    files["main/frame_test_pattern.cc"] = render_template("common/frame_test_pattern.cc")
+    for rel in PIXEL_STEP_FILES:  # camera frame -> model input: decode, crop, resize, quantize
+        files[f"main/{rel}"] = render_template(f"common/{rel}")
     files["host/check_model.cc"] = render_template("common/check_model.cc")
     if target.platform == "esp-idf":
         for rel in ESP_IDF_FILES:
@@ -266,6 +279,8 @@ def _readme(
     summary = ["| | |", "| --- | --- |"] + [f"| {key} | {value} |" for key, value in rows]
     if facts.get("verdict_line"):
         summary = ["**Verdict:** " + facts["verdict_line"], ""] + summary
+    if facts.get("verdict_details"):  # the board's memory tiers, figures and sources
+        summary += ["", facts["verdict_details"]]
     build = "esp_idf" if target.platform == "esp-idf" else "generic"
     return render_template(
         "common/README.md.in",
@@ -312,21 +327,31 @@ def write_project(out_dir: str | Path, files: dict[str, str]) -> Path:
             f"{out} already holds files litelab did not write; choose another --out or empty it"
         )
     try:
-        old = json.loads(old_path.read_text(encoding="utf-8"))["files"]
-    except (ValueError, KeyError, TypeError):
+        recorded = json.loads(old_path.read_text(encoding="utf-8"))
+        old = recorded["files"]
+        pending = {k: list(v) for k, v in recorded.get("pending", {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise LitelabError(f"{old_path} is damaged; choose another --out") from None
-    for rel, digest in old.items():
+    known = {rel: {old.get(rel), *pending.get(rel, [])} for rel in {*old, *pending}}
+    for rel, digests in known.items():
         path = out / rel
-        if path.is_file() and _sha256(path.read_text(encoding="utf-8", errors="replace")) != digest:
+        if path.is_file() and _sha256(path.read_text(encoding="utf-8", errors="replace")) not in (
+            digests
+        ):
             raise LitelabError(
                 f"{path} was edited since litelab wrote it; move your changes away or "
                 "choose another --out"
             )
+    for rel in files:
+        if (out / rel).exists() and rel not in known:
+            raise LitelabError(f"{out / rel} was not written by litelab; choose another --out")
+    # The new digests are recorded as pending first: a deploy killed while it replaces the
+    # files one by one leaves each old or new, and the next deploy knows both as litelab's.
+    for rel, digest in manifest["files"].items():
+        pending[rel] = sorted({*pending.get(rel, []), digest})
+    write_text(old_path, json.dumps({**recorded, "pending": pending}, indent=2) + "\n")
     for rel, text in files.items():
-        path = out / rel
-        if path.exists() and rel not in old:
-            raise LitelabError(f"{path} was not written by litelab; choose another --out")
-        write_text(path, text)
+        write_text(out / rel, text)
     for rel in old:
         stale = out / rel
         if rel not in files and stale.is_file():

@@ -46,6 +46,10 @@ class DeployOptions:
     input_scale: float | None = None
     labels: str | None = None
     seed: int = 42
+    verify: str = "none"  # "host" / "qemu": build and run the program (litelab.firmware)
+    images: int = 50  # test images for --verify
+    tflm: str | None = None  # TFLM source tree or archives folder (else $LITELAB_TFLM_DIR...)
+    quiet: bool = True  # no progress lines from the --verify builds
 
 
 def inspect_path(path: str | Path) -> dict[str, Any]:
@@ -156,31 +160,42 @@ def _labels(opts: DeployOptions, src: Source, ds, num_outputs: int) -> list[str]
     return src.class_names(num_outputs, opts.labels)
 
 
-def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
+def deploy(source: str | Path | None, **options: Any) -> dict[str, Any]:
     """The whole deploy job; returns everything it found and where the sources went.
 
     ``options`` are the fields of :class:`DeployOptions`, e.g.
     ``deploy("runs/x", target="esp-eye", data={"source": "cifar10-jpeg.tar.gz"})``.
     """
     from litelab.export import csource
-    from litelab.export.boards import get_target, verdict
+    from litelab.export.boards import get_target, verdict, verdict_markdown
     from litelab.export.inspect import inspect_tflite
     from litelab.export.tflm import check_tflm
     from litelab.runs import REPRESENTATIVE
 
+    if source is None:  # no model: name the best shipped one that fits (export/suggest.py)
+        from litelab.export.suggest import no_model_error
+
+        raise no_model_error(options.get("target"), options.get("ram"), options.get("flash"))
     opts = DeployOptions(model_source=str(source), **options)
     target = get_target(opts.target, opts.ram, opts.flash)  # bad target: fail before work
     if opts.check_images < 0:
         raise LitelabError(f"--check-images must be 0 or more, got {opts.check_images}")
+    if opts.verify != "none":
+        from litelab.firmware.verify import check_mode
+
+        check_mode(opts.verify, target.name, opts.images)
+    n_test = max(opts.check_images, opts.images if opts.verify != "none" else 0)
     src = resolve_source(opts.model_source, purpose="deploy")
     cfg = _data_config(opts, src.run)
+    if opts.verify != "none" and cfg is None:
+        raise LitelabError(f"--verify {opts.verify} runs the program on test images: pass --data")
     cache: dict[str, Any] = {}
 
     def dataset():
         if cfg is None:
             return None
         if "ds" not in cache:
-            cache["ds"] = _load_images(cfg, REPRESENTATIVE, opts.check_images, opts.seed)
+            cache["ds"] = _load_images(cfg, REPRESENTATIVE, n_test, opts.seed)
         return cache["ds"]
 
     source = _int8_model(src, opts, dataset)
@@ -200,7 +215,14 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
     if ds is not None and report.tflm_scores is not None:
         y = ds.y_test[: len(report.tflm_scores)]
         accuracy = float(np.mean(report.tflm_scores.argmax(1) == y))
-    v = verdict(len(source.data), report.arena_bytes, target)
+    v = verdict(
+        len(source.data),
+        report.arena_bytes,
+        target,
+        arena_allocated=report.arena_bytes + csource.arena_margin(report.arena_bytes),
+        macs=info["macs"],
+        op_types=[o["op"] for o in info["ops"]],
+    )
     classes = _labels(opts, src, ds, int(np.prod(report.output["shape"][1:])))
 
     agreement = None
@@ -223,6 +245,7 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
             "quantization": info["quantization"],
             "macs": info["macs"],
             "verdict_line": v["line"],
+            "verdict_details": verdict_markdown(v),
             "agreement_line": agreement,
             "input_line": _input_line(inp, scale),
         },
@@ -259,11 +282,33 @@ def deploy(source: str | Path, **options: Any) -> dict[str, Any]:
         "out": str(out),
         "fnv1a": f"{csource.fnv1a32(source.data):08x}",
     }
+    if opts.verify != "none":  # the generated program itself, built and run (firmware/)
+        from litelab.firmware.verify import verify_deploy
+
+        test = dataset()
+        result["firmware"] = verify_deploy(
+            opts.verify,
+            source.data,
+            files,
+            test.x_test[: opts.images] if test is not None else np.zeros((0,)),
+            target=target,
+            io=report.input,
+            input_scale=scale,
+            arena=report.arena_bytes,
+            tflm=opts.tflm,
+            progress=None if opts.quiet else _progress,
+        )
     # The whole result beside the sources: `litelab serve` shows the verdict from it.
     files[REPORT_FILE] = json.dumps(result, indent=2, default=_plain) + "\n"
     csource.write_project(out, files)
     result["files"] = sorted(files) + [csource.MANIFEST]
     return result
+
+
+def _progress(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 def _plain(value: Any) -> Any:
@@ -307,5 +352,11 @@ def format_deploy(r: dict[str, Any]) -> str:
     for note in r["notes"]:
         lines.append(f"note: {note}")
     lines.append(f"verdict: {r['verdict']['line']}")
+    if r["verdict"].get("latency"):
+        lines.append(r["verdict"]["latency"]["line"])
+    if r.get("firmware"):
+        lines.append(f"verify: {r['firmware']['line']}")
+        if r["firmware"].get("esp_nn", {}).get("line"):
+            lines.append(f"verify: {r['firmware']['esp_nn']['line']}")
     lines.append(f"C sources: {r['out']}/ (README.md has the build steps)")
     return "\n".join(lines) + "\n"
