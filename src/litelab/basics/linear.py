@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from litelab.errors import LitelabError
+from litelab.lazy import callable_module
 
 SMALL_SIZES = (1000.0, 1500.0, 2000.0, 2500.0, 3000.0)
 SMALL_TRUE_PRICES = (200.0, 250.0, 300.0, 350.0, 400.0)  # price = 0.1 * size + 100
@@ -210,3 +211,7 @@ def tune_keras_sgd(
 def mse(data: HouseData, slope: float, intercept: float) -> float:
     """Mean squared error of a line on the data, in price units squared."""
     return float(np.mean((data.y[:, 0] - (slope * data.x[:, 0] + intercept)) ** 2))
+
+
+# litelab.basics.linear() in a notebook: the module is also litelab.api.linear.
+callable_module(__name__, "litelab.api:linear")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from litelab.errors import LitelabError
+from litelab.lazy import callable_module
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,7 @@ def fit_keras(
 def keras_predict(model: Any, x: np.ndarray) -> np.ndarray:
     """Class 0/1 from the sigmoid output (threshold 0.5)."""
     return (np.asarray(model.predict(x.astype(np.float32), verbose=0))[:, 0] >= 0.5).astype(int)
+
+
+# litelab.basics.logistic() in a notebook: the module is also litelab.api.logistic.
+callable_module(__name__, "litelab.api:logistic")

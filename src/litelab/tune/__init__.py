@@ -5,7 +5,7 @@ The names load keras-tuner on first use, so ``import litelab.tune`` stays instan
 
 from __future__ import annotations
 
-from litelab.lazy import lazy_attributes
+from litelab.lazy import callable_module, lazy_attributes
 
 _LAZY = {
     "TuneResult": "litelab.tune.search",
@@ -15,3 +15,6 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
+
+# litelab.tune(...) in a notebook: the package is also litelab.api.tune (see litelab.lazy).
+callable_module(__name__, "litelab.api:tune")

@@ -148,6 +148,28 @@ def space_table(path: str | Path | None, max_epochs: int) -> dict[str, Any]:
     return {name: p.to_dict() for name, p in loaded.items() if p != default[name]}
 
 
+def settings_from(
+    given: dict[str, Any],
+    data: dict[str, Any] | None = None,
+    *,
+    resume: str | Path | None = None,
+    space_file: str | Path | None = None,
+) -> TuneSettings:
+    """TuneSettings from the values given (``litelab tune``'s flags or ``litelab.tune``'s
+    keywords; None: not given), over the saved ones when resuming, else the defaults with
+    a 0.2 validation split; ``space_file`` is a ``--space`` TOML file."""
+    given = {k: v for k, v in given.items() if v is not None}
+    data_given = {k: v for k, v in (data or {}).items() if v is not None}
+    base = read_settings(resume) if resume else TuneSettings(data=DatasetConfig(val_split=0.2))
+    if space_file is not None:
+        given["space"] = space_table(space_file, given.get("max_epochs", base.max_epochs))
+    data_cfg = dataclasses.replace(base.data, **data_given) if data_given else base.data
+    try:
+        return TuneSettings(**{**dataclasses.asdict(base), "data": data_cfg, **given})
+    except TypeError as exc:
+        raise LitelabError(f"bad tune settings: {exc}") from None
+
+
 @dataclass
 class TuneResult:
     """Where a search is and how it went (``best_run`` only for the chief/single process)."""

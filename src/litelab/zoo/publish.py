@@ -8,6 +8,7 @@ the exact TFLM arena. Nothing existing is replaced unless ``replace`` is given.
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import time
@@ -52,7 +53,7 @@ def publish(
     from litelab.export.inspect import inspect_tflite
     from litelab.export.tflm import check_tflm
     from litelab.inference import load_model
-    from litelab.runs import REPRESENTATIVE, Run, read_run_config, versions
+    from litelab.runs import REPRESENTATIVE, Run, read_run_config, save_model_formats, versions
 
     run_dir = Path(run_dir)
     if not name.replace("-", "").replace("_", "").isalnum():
@@ -120,17 +121,54 @@ def publish(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    model.save(tmp / KERAS_FILE)  # loaded uncompiled: weights only, no optimizer slots
+    # loaded uncompiled: weights only, no optimizer slots; litelab's layers swapped for Keras'
+    save_model_formats(tmp, model, names={"keras": KERAS_FILE}, formats=("keras",))
     card["sizes"]["keras_bytes"] = (tmp / KERAS_FILE).stat().st_size
     shutil.copy2(run.labels_path, tmp / LABELS)
     write_bytes(tmp / INT8_FILE, int8)
     write_json(tmp / CARD, card)
+    _swap_in(tmp, folder)
+    return ZooEntry(name, folder, card)
+
+
+def republish_portable(name: str, *, root: str | Path | None = None) -> ZooEntry:
+    """Rewrite entry ``name``'s model.keras as plain Keras loads it (see
+    :func:`litelab.models.layers.portable`): the same weights and outputs, no litelab class
+    named inside. The int8 flatbuffer and labels are kept byte for byte; the card gets the
+    new ``keras_bytes`` and a ``portable_keras`` note. Swapped in by renames, as publish does.
+    """
+    from litelab.inference import load_model
+    from litelab.runs import save_model_formats, versions
+    from litelab.zoo import get_entry
+
+    folder = Path(root) / name if root is not None else get_entry(name).folder
+    if not (folder / CARD).is_file() or not (folder / KERAS_FILE).is_file():
+        raise LitelabError(f"zoo entry {folder} has no {CARD} or {KERAS_FILE}")
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    model = load_model(folder / KERAS_FILE)
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(folder, tmp)
+    save_model_formats(tmp, model, names={"keras": KERAS_FILE}, formats=("keras",))
+    card.setdefault("sizes", {})["keras_bytes"] = (tmp / KERAS_FILE).stat().st_size
+    card["portable_keras"] = {
+        "note": "model.keras names only standard Keras classes: keras.models.load_model "
+        "reads it without litelab (litelab's fused BatchNorm saved as BatchNormalization)",
+        "versions": versions(),
+    }
+    write_json(tmp / CARD, card)
+    _swap_in(tmp, folder)
+    return ZooEntry(name, folder, card)
+
+
+def _swap_in(tmp: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``tmp`` by renames: a crash leaves the old entry or the new one."""
     old = folder.with_name(folder.name + ".old")
-    if folder.exists():  # swap by renames: a crash leaves the old entry or the new one
+    if folder.exists():
         if old.exists():
             shutil.rmtree(old)
         folder.rename(old)
     tmp.rename(folder)
     if old.exists():
         shutil.rmtree(old)
-    return ZooEntry(name, folder, card)
