@@ -12,6 +12,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("zoo", help="list the trained models shipped with litelab (zoo:<name>)")
     p.add_argument("name", nargs="?", help="show one entry's whole card")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--plot",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="write a PNG of accuracy against int8 bytes, arena and MACs for every zoo "
+        "model, with the MLPerf Tiny reference (default zoo.png, never replaced)",
+    )
 
     p = sub.add_parser("models", help="list the model zoo with parameter counts")
     p.add_argument("--json", action="store_true")
@@ -25,6 +33,12 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         print(json.dumps(card, indent=2))
         return 0
     rows = zoo.summary_rows()
+    if args.plot is not None:
+        from litelab.plots.zoo import plot_zoo, plotted_rows
+
+        path = plot_zoo(rows, args.plot or "zoo.png", overwrite=bool(args.plot))
+        print(f"zoo figure: {path} ({len(plotted_rows(rows))} models and the MLPerf reference)")
+        return 0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
