@@ -51,7 +51,7 @@ def test_runs_list_newest_first_with_the_figures_a_user_compares(client, served_
     assert tiny["params"] == metrics["params"]
     assert tiny["int8_bytes"] == (served_runs / "a-tiny/export/model_int8.tflite").stat().st_size
     assert tiny["verdicts"][0]["target"] == "esp-eye"
-    assert tiny["verdicts"][0]["fits"] is True
+    assert tiny["verdicts"][0]["fits"] is True and tiny["verdicts"][0]["tier"] == "internal-heap"
     assert tiny["formats"] == ["keras", "tflite-float32", "tflite-int8"]
     lenet = body["runs"][0]
     assert lenet["int8_bytes"] is None and lenet["verdicts"] == []
@@ -69,6 +69,8 @@ def test_run_page_data_holds_history_matrix_export_table_verdict_and_pictures(
     assert {row["format"] for row in run["export"]["rows"]} >= {"tflite-float32", "tflite-int8"}
     report = json.loads((served_runs / "a-tiny/deploy/esp-eye/deploy.json").read_text())
     assert run["deploy"][0]["verdict"]["line"] == report["verdict"]["line"]
+    assert run["deploy"][0]["verdict"]["tier"] == report["verdict"]["tier"] == "internal-heap"
+    assert [t["tier"] for t in run["deploy"][0]["verdict"]["tiers"]][0] == "internal-heap"
     assert run["deploy"][0]["arena_bytes"] == report["arena_bytes"] > 0
     names = [im["name"] for im in run["images"]]
     assert {"confusion_matrix.png", "per_class_accuracy.png", "comparison.png"} <= set(names)
@@ -90,6 +92,28 @@ def test_runs_in_nested_folders_are_found_and_a_missing_folder_is_empty(tmp_path
         assert c.get("/api/runs").json()["runs"] == []
         r = c.post("/api/predict", files={"file": ("a.png", image_bytes())})
         assert r.status_code == 404 and "no run with a model" in r.json()["error"]
+
+
+def test_an_interrupted_run_is_listed_incomplete_with_its_state(tmp_path, served_runs) -> None:
+    """A run killed while training (state.json says so, no metrics yet) is a row with
+    ``complete: false`` and its state, which the page shows as "incomplete (training)"."""
+    import shutil
+
+    from litelab.runs import Run
+
+    root = tmp_path / "runs"
+    shutil.copytree(served_runs / "a-tiny", root / "done")
+    killed = root / "killed"
+    killed.mkdir()
+    shutil.copy(served_runs / "a-tiny" / "config.toml", killed / "config.toml")
+    Run(killed).write_state("training")
+    with TestClient(create_app(root)) as c:
+        rows = {r["id"]: r for r in c.get("/api/runs").json()["runs"]}
+        assert rows["killed"]["complete"] is False and rows["killed"]["state"] == "training"
+        assert rows["killed"]["test_accuracy"] is None
+        assert rows["done"]["complete"] is True and rows["done"]["state"] == "finished"
+        app_js = c.get("/static/app.js").text
+    assert "incomplete (${state})" in app_js and "r.complete === false" in app_js
 
 
 # ------------------------------------------------------------------------ traversal

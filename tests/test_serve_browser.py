@@ -105,7 +105,10 @@ def test_runs_list_run_page_and_upload_show_the_predicted_class(
     page.wait_for_selector("#curves svg polyline", state="attached")  # a flat line has no height
     assert page.locator("#curves svg polyline").count() == 4  # accuracy, loss: train and val
     assert page.locator("#confusion-matrix td").count() == 4
-    assert "fits" in page.inner_text("#deploy")
+    deploy_text = page.inner_text("#deploy")
+    assert "fits" in deploy_text and "largest internal heap block" in deploy_text
+    assert page.locator("#deploy table.tiers tr.current").inner_text().startswith("internal-heap")
+    assert "estimated ESP32 latency at 240 MHz" in deploy_text
     assert page.locator("#export-table tr").count() >= 3
     export = json.loads((served_runs / "a-tiny/export/comparison.json").read_text())
     int8 = next(r for r in export["rows"] if r["format"] == "tflite-int8")
@@ -169,3 +172,23 @@ def test_compare_two_runs_and_classify_a_webcam_frame(page, server, tmp_path) ->
     assert page.problems == []
     with urllib.request.urlopen(server + "api/runs", timeout=30) as r:
         assert r.status == 200
+
+
+def test_an_interrupted_run_shows_as_incomplete_in_the_runs_table(page, server, served_runs):
+    import shutil
+
+    from litelab.runs import Run
+
+    killed = served_runs / "c-killed"
+    killed.mkdir()
+    try:
+        shutil.copy(served_runs / "a-tiny" / "config.toml", killed / "config.toml")
+        Run(killed).write_state("training")  # killed during training: no metrics yet
+        page.goto(server)
+        page.wait_for_selector("#runs-table tr[data-run='c-killed']")
+        label = page.locator("#runs-table tr[data-run='c-killed'] .incomplete")
+        assert label.inner_text() == "incomplete (training)"
+        assert page.locator("#runs-table .incomplete").count() == 1  # finished runs: figures
+        assert page.problems == []
+    finally:
+        shutil.rmtree(killed)

@@ -20,8 +20,18 @@ from litelab.errors import LitelabError, one_of
 OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop")
 SCHEDULES = ("constant", "onecycle", "cosine")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
-AUGMENTATIONS = ("flip", "crop", "cutout", "shift", "rotation")  # see litelab.augment
+# litelab.augment: batched, stateless ops, and the course's Keras layers
+BATCHED_AUGMENTATIONS = ("flip", "crop", "cutout")
+LAYER_AUGMENTATIONS = ("shift", "rotation")
+AUGMENTATIONS = BATCHED_AUGMENTATIONS + LAYER_AUGMENTATIONS
 STRATEGIES = ("default", "mirrored")  # tf.distribute: one device, or all GPUs of one machine
+# litelab run also trains across processes or machines (litelab.multiworker); tune spreads
+# its trials with keras-tuner's chief/workers instead (litelab.tune.distributed).
+TRAINING_STRATEGIES = (*STRATEGIES, "multiworker")
+# Distillation's defaults once a teacher is given (litelab.distill; benchmarks/distill.py
+# measured the soft targets' two sources, see DISTILL_TARGETS)
+DISTILL_DEFAULTS = {"distill_temperature": 4.0, "distill_alpha": 0.9, "distill_targets": "cached"}
+DISTILL_TARGETS = ("cached", "augmented")
 
 
 # Named recipes: a model plus the data and training settings that make a goal of issue 4.
@@ -112,11 +122,19 @@ class TrainingConfig:
     fine_tune: int = 0
     fine_tune_lr: float = 1e-5
     fine_tune_epochs: int | None = None
+    # Distillation (litelab.distill) and starting from a trained model (litelab.models.init)
+    teacher: str | None = None
+    distill_temperature: float | None = None  # 4.0 when a teacher is given
+    distill_alpha: float | None = None  # 0.9 when a teacher is given: the soft loss's weight
+    distill_targets: str | None = None  # "cached" when a teacher is given, or "augmented"
+    init: str | None = None
+    freeze_backbone: bool = False
 
     def __post_init__(self) -> None:
+        self._check_distill_and_init()
         if not isinstance(self.model_options, dict):
             raise LitelabError("[training.model_options] must be a table of option = value")
-        one_of("strategy", self.strategy, STRATEGIES)
+        one_of("strategy", self.strategy, TRAINING_STRATEGIES)
         if self.epochs < 1:
             raise LitelabError(f"--epochs must be at least 1, got {self.epochs}")
         if self.fine_tune < 0:
@@ -146,6 +164,23 @@ class TrainingConfig:
             raise LitelabError(f"--early-stopping must be >= 0, got {self.early_stopping}")
         if self.seed < 0:
             raise LitelabError(f"--seed must be >= 0, got {self.seed}")
+
+    def _check_distill_and_init(self) -> None:
+        for name, default in DISTILL_DEFAULTS.items():
+            if self.teacher is None and getattr(self, name) is not None:
+                raise LitelabError(f"--{name.replace('_', '-')} needs --teacher")
+            if self.teacher is not None and getattr(self, name) is None:
+                object.__setattr__(self, name, default)  # frozen: fill the default in place
+        if self.teacher is not None:
+            if not self.distill_temperature > 0:
+                raise LitelabError(
+                    f"--distill-temperature must be greater than 0, got {self.distill_temperature}"
+                )
+            if not 0.0 <= self.distill_alpha <= 1.0:
+                raise LitelabError(f"--distill-alpha must be in [0, 1], got {self.distill_alpha}")
+            one_of("--distill-targets", self.distill_targets, DISTILL_TARGETS)
+        if self.freeze_backbone and not self.init:
+            raise LitelabError("--freeze-backbone needs --init (the model to start from)")
 
 
 @dataclass(frozen=True)
@@ -222,6 +257,9 @@ def resolve_config(
     unknown = set(file_values) - {"data", "training", "runs_dir"}
     if unknown:
         raise LitelabError(f"unknown section or key {sorted(unknown)[0]!r} in the config file")
+    for section in ("data", "training"):  # fuzzing found `training = 0` raised a TypeError
+        if not isinstance(file_values.get(section, {}), dict):
+            raise LitelabError(f"[{section}] of the config must be a table of key = value")
     file_data = dict(file_values.get("data", {}))
     file_training = dict(file_values.get("training", {}))
     _check_keys("data", file_data, DatasetConfig)
@@ -246,10 +284,11 @@ def resolve_config(
     }
     known = model_options(model_name)
     fine_tune = train_over.get("fine_tune", file_training.get("fine_tune", 0))
-    if fine_tune and "weights" not in known:
+    init = train_over.get("init", file_training.get("init"))
+    if fine_tune and "weights" not in known and not init:
         raise LitelabError(
-            f"--fine-tune applies to transfer models (vgg16-transfer, mobilenetv2-transfer), "
-            f"not {model_name!r}"
+            f"--fine-tune applies to transfer models (vgg16-transfer, mobilenetv2-transfer) "
+            f"and to --init, not {model_name!r}"
         )
     for key in options:
         if key not in known:

@@ -42,9 +42,51 @@ GRID_ROWS, GRID_COLS = 3, 6
 class RunResult:
     """Where a run's artifacts are and its headline metrics."""
 
-    run_dir: Path
+    run_dir: Path | None  # None on a non-chief worker of a cluster: it keeps nothing
     metrics: dict[str, Any]
     model: keras.Model
+
+
+def run_config(
+    training: dict[str, Any],
+    data: dict[str, Any] | None = None,
+    *,
+    config_file: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    recipe: str | None = None,
+    out: str | Path | None = None,
+) -> tuple[RunConfig, str | None]:
+    """The config and run-folder name of ``litelab run``'s flags, or of ``litelab.train``'s
+    keywords: ``training``/``data`` hold the values given (None: not given).
+
+    ``augment`` "none" (or "") turns a recipe's augmentation off; ``weights`` and ``alpha``
+    join ``model_options``; with ``init`` and no ``model`` the architecture comes from the
+    init source; ``out`` names the run folder itself (its parent becomes the runs folder).
+    """
+    from dataclasses import replace
+
+    from litelab.config import read_toml, resolve_config
+
+    training = dict(training)
+    augment = training.get("augment")
+    if isinstance(augment, str) and augment.strip().lower() in ("none", ""):
+        training["augment"] = ()
+    options = dict(training.get("model_options") or {})
+    for key in ("weights", "alpha"):
+        value = training.pop(key, None)
+        if value:
+            options[key] = value
+    training["model_options"] = options or None
+    if training.get("init") and not training.get("model"):
+        from litelab.models.init import source_model_name
+
+        training["model"] = source_model_name(training["init"])
+    file_values = read_toml(config_file) if config_file else None
+    runs = None if runs_dir is None else str(runs_dir)
+    config = resolve_config(file_values, data, training, runs, recipe=recipe)
+    if out is None:
+        return config, None
+    return replace(config, runs_dir=str(Path(out).parent)), Path(out).name
 
 
 def run(
@@ -65,33 +107,42 @@ def run(
     names the new run folder inside ``config.runs_dir`` (it must not exist yet) instead of
     the usual ``<timestamp>-<model>``.
     """
+    cluster = None
     if resume is not None:
         run_dir = Path(resume)
         config = read_run_config(run_dir)
+        Run(run_dir).drop_temporaries()  # what a killed write left behind
+        if Run(run_dir).state == "evaluating":  # killed after the model was saved
+            return _evaluate_saved(run_dir, config, progress=progress)
         if read_checkpoint_state(run_dir) is None:
             if Run(run_dir).model_path.is_file():
                 raise LitelabError(f"run {run_dir} already finished; nothing to resume")
             raise LitelabError(f"nothing to resume in {run_dir}: no finished epoch was saved")
     else:
         config = config or RunConfig()
+    if config.training.strategy == "multiworker":  # first: it waits for every worker
+        from litelab import multiworker
+
+        cluster = multiworker.configure()
+        multiworker.strategy()
     if data is None:
         data = load_dataset(config.data, seed=config.training.seed, progress=progress)
     if data.num_classes < 2:
         raise LitelabError(f"the data has {data.num_classes} class; at least 2 are needed")
+    if cluster is not None and not cluster.is_chief:  # trains, keeps nothing
+        return _work(config, data, cluster, verbose=verbose)
+    if cluster is not None and resume is None:
+        resume = _multiworker_restart(config, run_name)
+        run_dir = Path(resume) if resume is not None else None
     if resume is None:  # only now: a source that fails to load leaves no empty run folder
         _preflight(config.training, data)
         run_dir = new_run_dir(config.runs_dir, config.training.model, name=run_name)
         write_config(run_dir, config)
     write_labels(run_dir, data.classes)
-    result = train(
-        config.training,
-        data,
-        run_dir,
-        resume=resume is not None,
-        verbose=verbose,
-        callbacks=callbacks,
-    )
+    Run(run_dir).write_state("training")
+    result = _train(config, data, run_dir, cluster, resume is not None, verbose, callbacks)
     write_history(run_dir, result.history)
+    Run(run_dir).write_state("saving")
     save_model_formats(run_dir, result.model)
     remove_checkpoint(run_dir)
     images_seen = len(data.x_train) * result.epochs_run
@@ -105,38 +156,137 @@ def run(
         "num_train": len(data.x_train),
         "num_val": len(data.x_val),
         "data_source": data.source,
+        **result.extra,  # the teacher (--teacher) and the start (--init), when given
     }
+    if cluster is not None:
+        info["workers"] = cluster.size
     if "val_accuracy" in result.history:
         info["final_val_accuracy"] = result.history["val_accuracy"][-1]
         info["best_val_accuracy"] = max(result.history["val_accuracy"])
     metrics: dict[str, Any] = dict(info)
+    Run(run_dir).write_state("evaluating", info=info)
     if evaluate:
-        metrics = assess(
-            result.model,
-            data,
-            run_dir,
-            input_scale=1.0,
-            extra=info,
-            title=f"litelab run: {config.training.model}",
-            config=config.to_dict(),
-            history=result.history,
-            seed=config.training.seed,
-            tta=config.training.tta,
-        )
+        metrics = _assess_run(result.model, data, run_dir, config, info, result.history)
     else:
         metrics["versions"] = versions()
         write_json(Run(run_dir).metrics_path, metrics)
+    Run(run_dir).write_state("finished")
     return RunResult(run_dir=run_dir, metrics=metrics, model=result.model)
+
+
+def _assess_run(
+    model: keras.Model,
+    data: Dataset,
+    run_dir: Path,
+    config: RunConfig,
+    info: dict[str, Any],
+    history: dict[str, list[float]],
+) -> dict[str, Any]:
+    return assess(
+        model,
+        data,
+        run_dir,
+        input_scale=1.0,
+        extra=info,
+        title=f"litelab run: {config.training.model}",
+        config=config.to_dict(),
+        history=history,
+        seed=config.training.seed,
+        tta=config.training.tta,
+    )
+
+
+def _evaluate_saved(run_dir: Path, config: RunConfig, *, progress: bool) -> RunResult:
+    """Resume a run killed while it was being evaluated: its model is saved; evaluate it."""
+    import csv
+
+    run = Run(run_dir)
+    model = load_model(run.model_path)
+    data = load_dataset(config.data, seed=config.training.seed, progress=progress)
+    info = dict(run.state_info.get("info") or {})
+    history: dict[str, list[float]] = {}
+    with run.history_path.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key != "epoch":
+                    history.setdefault(key, []).append(float(value) if value else float("nan"))
+    metrics = _assess_run(model, data, run_dir, config, info, history)
+    run.write_state("finished")
+    return RunResult(run_dir=run_dir, metrics=metrics, model=model)
+
+
+def _train(
+    config: RunConfig,
+    data: Dataset,
+    run_dir: Path,
+    cluster: Any,
+    resume: bool,
+    verbose: Any,
+    callbacks: Any,
+) -> Any:
+    """:func:`litelab.train.train`; on a cluster, a dead worker is one line, and the chief
+    saves and evaluates a copy of the model outside the strategy."""
+    try:
+        result = train(
+            config.training, data, run_dir, resume=resume, verbose=verbose, callbacks=callbacks
+        )
+    except Exception as exc:
+        if cluster is None:
+            raise
+        from litelab import multiworker
+
+        if not multiworker.is_peer_failure(exc):
+            raise
+        state = read_checkpoint_state(run_dir) if cluster.is_chief else None
+        done = int(state["epochs_done"]) if state else (0 if cluster.is_chief else None)
+        raise multiworker.peer_failure_error(cluster, done) from None
+    if cluster is not None:
+        from litelab.train import CHECKPOINT_DIR, CHECKPOINT_MODEL, load_checkpoint_model
+
+        local = load_checkpoint_model(Path(run_dir) / CHECKPOINT_DIR / CHECKPOINT_MODEL)
+        local.set_weights(result.model.get_weights())
+        result.model = local
+    return result
+
+
+def _work(config: RunConfig, data: Dataset, cluster: Any, *, verbose: Any) -> RunResult:
+    """A non-chief worker's part: train in a scratch folder, removed at the end."""
+    from litelab import multiworker
+
+    scratch = Path(multiworker.scratch_dir())
+    try:
+        result = _train(config, data, scratch, cluster, False, verbose, None)
+    finally:
+        multiworker.drop_scratch(scratch)
+    metrics = {"worker": cluster.index, "workers": cluster.size, "epochs_run": result.epochs_run}
+    return RunResult(run_dir=None, metrics=metrics, model=result.model)
+
+
+def _multiworker_restart(config: RunConfig, run_name: str | None) -> Path | None:
+    """The chief's run folder when the same command is started again: an interrupted run
+    there with the same config is resumed; a fresh name is a new run."""
+    if run_name is None:
+        raise LitelabError(
+            "--strategy multiworker needs --out DIR on every worker (the chief's "
+            "run folder; the same command resumes it after a failure)"
+        )
+    folder = Path(config.runs_dir) / run_name
+    if not folder.exists():
+        return None
+    if read_checkpoint_state(folder) is None or Run(folder).is_finished:
+        raise LitelabError(f"{folder} already exists; not overwriting it")
+    if read_run_config(folder).to_dict() != config.to_dict():
+        raise LitelabError(f"{folder} holds a run with another config; choose another --out")
+    return folder
 
 
 def _preflight(cfg: Any, data: Dataset) -> None:
     """Build the model once before the run folder exists, so that a bad option value or
-    weights file (missing, offline, wrong architecture) leaves nothing behind."""
-    from litelab.models import build_model
+    weights file (missing, offline, wrong architecture), ``--init`` source or teacher
+    leaves nothing behind."""
+    from litelab.distill import build_training_model
 
-    build_model(
-        cfg.model, data.x_train.shape[1:], data.num_classes, cfg.activation, **cfg.model_options
-    )
+    build_training_model(cfg, data)
     keras.backend.clear_session()
 
 

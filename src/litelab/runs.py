@@ -13,6 +13,10 @@ Layout of ``runs/<timestamp>-<model>/`` (a new folder per run, never reused)::
     *.png, report.md   plots and the one-page report
     logs/              TensorBoard logs
     checkpoint/        only while training: the last finished epoch, for --resume
+    state.json         what the run is doing: training, saving, evaluating or finished
+
+A run killed at any step says so in ``state.json`` (:attr:`Run.state`); its files are each
+complete or absent (atomic writes), and ``litelab train --resume`` takes it from there.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ CHECKPOINT_DIR = "checkpoint"
 EXPORT_DIR = "export"
 DEPLOY_DIR = "deploy"
 INT8_FILE = "model_int8.tflite"
+STATE_FILE = "state.json"
+# What a run folder can be doing, in order; "finished" is the only complete state.
+STATES = ("training", "saving", "evaluating", "finished")
 # Representative images for full-int8 calibration, everywhere litelab quantizes.
 REPRESENTATIVE = 500
 
@@ -148,11 +155,62 @@ class Run:
         """The full-int8 flatbuffer ``litelab export`` writes."""
         return self.export_dir / INT8_FILE
 
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_FILE
+
     # contents ----------------------------------------------------------------------------
     @property
     def is_finished(self) -> bool:
         """Training, saving and evaluation are all done (metrics are written last)."""
+        if self.state_path.is_file():
+            return self.state == "finished"
         return self.metrics_path.is_file() and self.model_path.is_file()
+
+    @property
+    def state(self) -> str:
+        """One of :data:`STATES` from ``state.json``; a folder without one (made before it
+        existed) is "finished" when its metrics and model are there, else "incomplete"."""
+        from litelab.files import read_json
+
+        if self.state_path.is_file():
+            try:
+                state = read_json(self.state_path, "run state").get("state")
+            except (LitelabError, AttributeError):
+                state = None
+            return state if state in STATES else "incomplete"
+        done = self.metrics_path.is_file() and self.model_path.is_file()
+        return "finished" if done else "incomplete"
+
+    @property
+    def state_info(self) -> dict[str, Any]:
+        """What the last :meth:`write_state` kept beside the state (e.g. training figures)."""
+        from litelab.files import read_json
+
+        try:
+            info = read_json(self.state_path, "run state")
+        except LitelabError:
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def drop_temporaries(self) -> list[Path]:
+        """Remove the hidden ``.<name>.*.tmp*`` files or folders a killed write left (in the
+        run folder and its checkpoint/); returns what was removed."""
+        found = []
+        for folder in (self.path, self.checkpoint_dir):
+            if folder.is_dir():
+                found += [
+                    p for p in folder.iterdir() if p.name.startswith(".") and ".tmp" in p.name
+                ]
+        for p in found:
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        return found
+
+    def write_state(self, state: str, **info: Any) -> None:
+        """Record that the run entered ``state`` (atomically, before the step starts)."""
+        from litelab.files import write_json
+
+        write_json(self.state_path, {"state": state, "since": time.time(), **info})
 
     @property
     def config(self) -> RunConfig:
@@ -168,6 +226,22 @@ class Run:
         from litelab.files import read_json
 
         return read_json(self.metrics_path, "run metrics")
+
+    @property
+    def history(self) -> dict[str, list[Any]]:
+        """history.csv as columns (numbers; text where a cell is not one, e.g. ``stage``)."""
+        if not self.history_path.is_file():
+            raise LitelabError(f"{self.path} has no {HISTORY_FILE}: the run did not train")
+        rows = list(csv.DictReader(self.history_path.read_text(encoding="utf-8").splitlines()))
+        columns: dict[str, list[Any]] = {k: [] for k in (rows[0] if rows else {}) if k}
+        for row in rows:
+            for key, values in columns.items():
+                cell = row.get(key) or ""
+                try:
+                    values.append(float(cell) if cell else None)
+                except ValueError:
+                    values.append(cell)
+        return columns
 
     def labels(self, num_outputs: int | None = None) -> list[str]:
         """Class names in output order (checked against ``num_outputs`` when given)."""
@@ -314,8 +388,13 @@ def save_model_formats(
 ) -> dict[str, Path]:
     """Write model.keras, model.h5 and saved_model/ (``formats``), each atomically.
 
-    The one place litelab saves Keras' three formats; ``names`` renames the files.
+    The one place litelab saves Keras' three formats; ``names`` renames the files. What is
+    written is :func:`litelab.models.layers.portable` of ``model``: plain Keras loads it in
+    a Python without litelab.
     """
+    from litelab.models.layers import portable
+
+    model = portable(model)
     run_dir = Path(run_dir)
     names = {"keras": KERAS_FILE, "h5": H5_FILE, "saved_model": SAVED_MODEL_DIR, **(names or {})}
     paths = {}

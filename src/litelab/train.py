@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from litelab.config import TrainingConfig
+from litelab.config import BATCHED_AUGMENTATIONS, TrainingConfig
 from litelab.errors import LitelabError
 from litelab.files import atomic_path, write_json, write_text
-from litelab.models import build_model
+from litelab.lazy import callable_module
 from litelab.runs import model_summary
 
 CHECKPOINT_DIR = "checkpoint"
@@ -127,6 +128,7 @@ def make_dataset(
     input_scale: float = 1.0,
     repeat: bool = False,
     one_hot: int | None = None,
+    share: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """A batched tf.data pipeline over uint8 images: shuffle, scale to 0..input_scale, augment.
 
@@ -144,11 +146,15 @@ def make_dataset(
     images = tf.constant(np.ascontiguousarray(x))
     labels = tf.constant(np.asarray(y).astype("int32"))
     factor = float(input_scale) / 255.0
-    batched_aug = tuple(a for a in augment if a in ("flip", "crop", "cutout"))
+    batched_aug = tuple(a for a in augment if a in BATCHED_AUGMENTATIONS)
     index = tf.data.Dataset.range(n)
     if shuffle:
         index = index.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     index = index.batch(batch_size)
+    if share is not None:  # multiworker: this worker's (i, of n) slice of every global batch
+        from litelab.multiworker import batch_share
+
+        index = batch_share(index, *share)
     if repeat:
         index = index.repeat()
 
@@ -230,6 +236,48 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def fit_datasets(data: Any, cfg: TrainingConfig, one_hot: int | None = None) -> tuple[Any, Any]:
+    """The training pipeline of ``cfg`` (shuffled with its seed, augmented, repeated) and the
+    validation pipeline, or None when ``data`` has no validation split."""
+    train_ds = make_dataset(
+        data.x_train,
+        data.y_train,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        augment=cfg.augment,
+        repeat=True,
+        one_hot=one_hot,
+    )
+    val_ds = None
+    if len(data.x_val):
+        val_ds = make_dataset(data.x_val, data.y_val, cfg.batch_size, one_hot=one_hot)
+    return train_ds, val_ds
+
+
+def fit_epochs(
+    model: keras.Model,
+    datasets: tuple[Any, Any],
+    epochs: tuple[int, int],
+    steps_per_epoch: int,
+    callbacks: list[Any],
+    verbose: Any = "auto",
+) -> Any:
+    """``model.fit`` from epoch ``epochs[0]`` to ``epochs[1]`` on (train, validation)
+    pipelines; Keras does not shuffle again: the tf.data pipeline shuffles with the seed."""
+    train_ds, val_ds = datasets
+    return model.fit(
+        train_ds,
+        validation_data=val_ds,
+        initial_epoch=epochs[0],
+        epochs=epochs[1],
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
+
+
 def read_checkpoint_state(run_dir: Path) -> dict[str, Any] | None:
     """The saved state of an interrupted run, or None if there is no checkpoint."""
     state_path = Path(run_dir) / CHECKPOINT_DIR / CHECKPOINT_STATE
@@ -247,9 +295,13 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     CPU when there is none); ``"default"``: TF's no-op strategy (one device)."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multiworker":  # the cluster of TF_CONFIG (litelab.multiworker.configure)
+        from litelab.multiworker import strategy
+
+        return strategy()
     if name == "default":
         return tf.distribute.get_strategy()
-    raise LitelabError(f"unknown strategy {name!r}; choose default or mirrored")
+    raise LitelabError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
 
 
 def train(
@@ -274,40 +326,42 @@ def train(
     initial_epoch = 0
     seed_everything(cfg.seed, cfg.deterministic)
     steps_per_epoch = -(-len(data.x_train) // cfg.batch_size)
+    multi = cfg.strategy == "multiworker"  # every worker builds, then takes the chief's state
+    saved = None
+    if multi and resume:  # the chief's checkpoint, loaded outside the strategy (no collectives)
+        saved = load_checkpoint_model(ckpt_dir / CHECKPOINT_MODEL)
     with distribution_strategy(cfg.strategy).scope():
         if resume:
             state = read_checkpoint_state(run_dir)
             if state is None:
                 raise LitelabError(f"nothing to resume in {run_dir}: it has no checkpoint/ folder")
-            model = load_checkpoint_model(ckpt_dir / CHECKPOINT_MODEL)
             initial_epoch = int(state["epochs_done"])
             history = state["history"]
             seconds = float(state["train_seconds"])
-        else:
-            input_shape = tuple(data.x_train.shape[1:])
-            model = compile_model(
-                build_model(
-                    cfg.model, input_shape, data.num_classes, cfg.activation, **cfg.model_options
-                ),
-                cfg,
-                steps_per_epoch,
-            )
-            write_text(run_dir / "summary.txt", model_summary(model))
+        if resume and not multi:
+            model = load_checkpoint_model(ckpt_dir / CHECKPOINT_MODEL)
+        else:  # the zoo model or --init's, inside a Distiller with --teacher (litelab.distill)
+            from litelab.distill import build_training_model
+
+            model, student = build_training_model(cfg, data)
+            if not resume:
+                write_text(run_dir / "summary.txt", model_summary(student))
+            model = compile_model(model, cfg, steps_per_epoch)
+        if multi:
+            from litelab import multiworker
+
+            initial_epoch = multiworker.start(model, saved, initial_epoch)
 
     one_hot = data.num_classes if cfg.label_smoothing else None
-    train_ds = make_dataset(
-        data.x_train,
-        data.y_train,
-        cfg.batch_size,
-        shuffle=True,
-        seed=cfg.seed,
-        augment=cfg.augment,
-        repeat=True,
-        one_hot=one_hot,
-    )
-    val_ds = None
-    if len(data.x_val):
-        val_ds = make_dataset(data.x_val, data.y_val, cfg.batch_size, one_hot=one_hot)
+    if multi:  # each worker reads its share of every global batch (litelab.multiworker)
+        train_ds, val_ds = multiworker.datasets(make_dataset, data, cfg, one_hot)
+    else:
+        train_ds, val_ds = fit_datasets(data, cfg, one_hot=one_hot)
+        if cfg.teacher:  # soft targets cached once, unless the teacher runs in each step
+            from litelab.distill import cached_targets
+
+            cached = cached_targets(model, data, cfg, one_hot, make_dataset)
+            train_ds = train_ds if cached is None else cached
     checkpoint = EpochCheckpoint(ckpt_dir, history, seconds)
     stage = StageTag(1)
     cbs: list[keras.callbacks.Callback] = [
@@ -327,16 +381,12 @@ def train(
 
     def fit_until(epochs: int, start: int) -> None:
         if start < epochs:
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=epochs,
-                steps_per_epoch=steps_per_epoch,
-                initial_epoch=start,
-                callbacks=cbs,
-                verbose=verbose,
-                shuffle=False,  # the tf.data pipeline shuffles, with the run's seed
-            )
+            # multiworker: Keras takes the strategy from the scope (litelab.multiworker)
+            scope = distribution_strategy(cfg.strategy).scope() if multi else nullcontext()
+            with scope:
+                fit_epochs(
+                    model, (train_ds, val_ds), (start, epochs), steps_per_epoch, cbs, verbose
+                )
 
     fit_until(cfg.epochs, initial_epoch)
     if cfg.fine_tune:
@@ -347,12 +397,17 @@ def train(
         total = sum(1 for s in stages if s == 1) + (cfg.fine_tune_epochs or cfg.epochs)
         fit_until(total, done)
     epochs_run = len(checkpoint.history.get("loss", []))
+    from litelab import distill
+    from litelab.models import init
+
+    extra = {**distill.record(cfg, model), **init.record(cfg, distill.student_of(model))}
     return TrainResult(
-        model=model,
+        model=distill.student_of(model),  # a distilled run keeps the student alone
         history=checkpoint.history,
         train_seconds=round(checkpoint.seconds, 3),
         epochs_run=epochs_run,
         stopped_early=bool(early is not None and early.stopped_epoch > 0),
+        extra=extra,
     )
 
 
@@ -373,13 +428,14 @@ def _fine_tune(
 ) -> keras.Model:
     """Stage 2 of transfer learning: unfreeze the backbone's last ``cfg.fine_tune`` layers
     and recompile at ``cfg.fine_tune_lr``, unless a resumed checkpoint is already there."""
+    from litelab.distill import student_of
     from litelab.models.transfer import unfreeze_last
 
     stages = checkpoint.history.get("stage", [])
     if stages and stages[-1] == 2:  # resumed inside stage 2: the checkpoint has it all
         return model
     with distribution_strategy(cfg.strategy).scope():
-        unfreeze_last(model, cfg.fine_tune)
+        unfreeze_last(student_of(model), cfg.fine_tune)
         second = dataclasses.replace(
             cfg, learning_rate=cfg.fine_tune_lr, schedule="constant", warmup=0.0
         )
@@ -389,9 +445,14 @@ def _fine_tune(
 
 def load_checkpoint_model(path: Path) -> keras.Model:
     """Load a checkpointed model with its optimizer, or fail with one line."""
+    import litelab.distill  # noqa: F401  (registers the Distiller of a distilled run)
     import litelab.models.layers  # noqa: F401  (registers litelab's own layers for loading)
 
     try:
         return keras.models.load_model(path)
     except Exception as exc:  # noqa: BLE001 - any failure to load is the same user error
         raise LitelabError(f"checkpoint {path} cannot be loaded: {exc}") from None
+
+
+# litelab.train(...) in a notebook: the module is also litelab.api.train (see litelab.lazy).
+callable_module(__name__, "litelab.api:train")

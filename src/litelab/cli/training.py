@@ -9,11 +9,13 @@ from litelab.cli.common import (
     PROG,
     Parser,
     add_data_flags,
+    add_flags,
     data_values,
     float_value,
     int_value,
     interrupted,
     model_option,
+    pick,
     print_top,
 )
 from litelab.errors import LitelabError
@@ -121,28 +123,31 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--strategy",
-        help="tf.distribute strategy: default (one device) or mirrored (every GPU here)",
+        help="tf.distribute strategy: default (one device), mirrored (every GPU here) or "
+        "multiworker (several processes or machines; see --workers)",
+    )
+    g.add_argument(
+        "--workers",
+        metavar="HOST:PORT,...",
+        help="multiworker: every worker's address, the chief first (TF_CONFIG wins if set)",
+    )
+    g.add_argument(
+        "--worker-index", type=int_value, metavar="I", help="multiworker: this worker's place"
     )
     g.add_argument(
         "--weights",
         help="transfer models: imagenet (Keras' download/cache, default), none (from "
         "scratch), or a local .h5 weights file of the backbone",
     )
-    g.add_argument(
-        "--alpha", type=float_value, help="mobilenetv2-transfer width: 0.35, 0.5, 0.75, 1.0"
-    )
-    g.add_argument(
-        "--fine-tune",
-        type=int_value,
-        metavar="K",
-        help="transfer models: a second stage with the backbone's last K layers unfrozen",
-    )
-    g.add_argument(
-        "--fine-tune-lr", type=float_value, metavar="LR", help="its learning rate (1e-5)"
-    )
-    g.add_argument(
-        "--fine-tune-epochs", type=int_value, metavar="N", help="its epochs (default: --epochs)"
-    )
+    add_flags(
+        g,
+        ("--alpha", float_value, "ALPHA", "mobilenetv2-transfer width: 0.35, 0.5, 0.75, 1.0"),
+        ("--fine-tune", int_value, "K",
+         "transfer models: a second stage with the backbone's last K layers unfrozen"),
+        ("--fine-tune-lr", float_value, "LR", "its learning rate (1e-5)"),
+        ("--fine-tune-epochs", int_value, "N", "its epochs (default: --epochs)"),
+    )  # fmt: skip
+    add_start_flags(p)
     g.add_argument("--lr", dest="learning_rate", type=float_value, help="learning rate")
     g.add_argument("--activation", help="hidden-layer activation: relu, tanh, ...")
     g.add_argument("--seed", type=int_value, help="random seed (default 42)")
@@ -184,6 +189,32 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_start_flags(p: argparse.ArgumentParser) -> None:
+    """--teacher (distillation) and --init (start from a trained model)."""
+    g = p.add_argument_group("distillation and starting from a trained model")
+    add_flags(
+        g,
+        ("--teacher", str, "SOURCE",
+         "distil from a trained model of the same classes: a run folder, .keras file or "
+         "zoo:NAME"),
+        ("--distill-temperature", float_value, "T", "softens both predictions (default 4)"),
+        ("--distill-alpha", float_value, "A",
+         "weight of the teacher's soft loss; 1 - A goes to the labels (default 0.9)"),
+        ("--distill-targets", str, "HOW",
+         "cached (the teacher predicts each training image once, default) or augmented "
+         "(it predicts every augmented batch)"),
+        ("--init", str, "SOURCE",
+         "start from a trained model (run folder, .keras file or zoo:NAME): its weights, "
+         "a new class layer for this data's labels"),
+    )  # fmt: skip
+    g.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        default=None,
+        help="with --init: train the new class layer only (--fine-tune K adds a 2nd stage)",
+    )
+
+
 TRAINING_FLAGS = (
     "model",
     "epochs",
@@ -203,23 +234,28 @@ TRAINING_FLAGS = (
     "fine_tune",
     "fine_tune_lr",
     "fine_tune_epochs",
+    "teacher",
+    "distill_temperature",
+    "distill_alpha",
+    "distill_targets",
+    "init",
+    "freeze_backbone",
 )
 
 
 def _run_config(args: argparse.Namespace) -> Any:
-    from litelab.config import read_toml, resolve_config
+    """(config, run folder name) from the flags, through the library's one resolver."""
+    from litelab.jobs import run_config
 
-    file_values = read_toml(args.config) if args.config else None
-    training = {k: getattr(args, k) for k in TRAINING_FLAGS}
-    augment = args.augment
-    if augment is not None:
-        augment = () if augment.strip().lower() in ("none", "") else augment
-    training["augment"] = augment
-    options = dict(args.model_options or [])
-    options.update({k: getattr(args, k) for k in ("weights", "alpha") if getattr(args, k)})
-    training["model_options"] = options or None
-    return resolve_config(
-        file_values, data_values(args), training, args.runs_dir, recipe=args.recipe
+    training = {k: getattr(args, k) for k in (*TRAINING_FLAGS, "augment", "weights", "alpha")}
+    training["model_options"] = dict(args.model_options or [])
+    return run_config(
+        training,
+        data_values(args),
+        config_file=args.config,
+        runs_dir=args.runs_dir,
+        recipe=args.recipe,
+        out=args.out,
     )
 
 
@@ -236,19 +272,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         ]
         if given:
             raise LitelabError(f"--resume uses the run's own config; drop --{given[0]}")
-        config = None
-    else:
-        config = _run_config(args)
-    run_name = None
-    if args.out:
-        if args.resume:
+        if args.out:
             raise LitelabError("--resume continues its own folder; drop --out")
-        from dataclasses import replace
-        from pathlib import Path
+        config, run_name = None, None
+    else:
+        config, run_name = _run_config(args)
+    strategy = (config.training.strategy if config else None) or ""
+    if getattr(args, "workers", None) and strategy != "multiworker":
+        raise LitelabError("--workers is for --strategy multiworker")
+    if strategy == "multiworker":
+        from litelab.multiworker import configure
 
-        out = Path(args.out)
-        config = replace(config, runs_dir=str(out.parent))
-        run_name = out.name
+        configure(args.workers, args.worker_index)
     try:
         result = run(
             config,
@@ -261,6 +296,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return interrupted("epochs", "train --resume <run folder>")
     m = result.metrics
+    if result.run_dir is None:  # a non-chief worker of a cluster
+        print(
+            f"worker {m['worker']} of {m['workers']}: trained {m['epochs_run']} epochs; "
+            "the chief (worker 0) wrote the run folder"
+        )
+        return 0
     print(f"run folder: {result.run_dir}")
     _print_run(m, result.run_dir)
     return _export_and_deploy(result.run_dir, args) if args.export else 0
@@ -338,10 +379,7 @@ def cmd_imagenet(args: argparse.Namespace) -> int:
     results = classify(
         args.images,
         backbone_name=args.backbone,
-        alpha=args.alpha,
-        weights=args.weights,
-        class_index=args.class_index,
-        top=args.top,
+        **pick(args, "alpha", "weights", "class_index", "top"),
     )
     return print_top(results, args.json, width=24)
 

@@ -3,7 +3,10 @@
 One uncompressed ``.npz`` per (source content, image size, format version) under
 ``$LITELAB_CACHE_DIR`` or ``~/.cache/litelab``. A file source is keyed by the sha256 of its
 bytes (moving or renaming it keeps the cache); a folder by the name, size and mtime of every
-file in it. A cache file that cannot be read is treated as missing and rewritten.
+file in it. Each file records the sha256 of its arrays; a file that is truncated, bit-flipped
+or otherwise unreadable is never used: one warning line, and the source is decoded again and
+the entry rewritten. Entries are written atomically, so two processes filling the same entry
+at once leave one whole file, and a full disk is a warning naming the bytes needed.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from litelab.data.splits import Part
+from litelab.errors import LitelabError
 from litelab.files import atomic_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a checksum of the arrays in meta
 _SPLITS = ("train", "test")
 _FIELDS = ("x", "y", "index", "labels")
 
@@ -67,44 +71,77 @@ class Cached:
     meta: dict
 
 
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over every array's name, dtype, shape and bytes (the meta entry aside)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name == "meta":
+            continue
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}\n".encode())
+        digest.update(a.data if a.dtype != object else repr(a.tolist()).encode())
+    return digest.hexdigest()
+
+
+def warn_damaged(file: Path, why: str) -> None:
+    print(
+        f"litelab: warning: the data cache {file} is damaged ({why}); not using it, "
+        "decoding the source again",
+        file=sys.stderr,
+    )
+
+
 def load(file: Path, image_size: int) -> Cached | None:
-    """The cached dataset in ``file``, or None if absent, unreadable or inconsistent."""
+    """The cached dataset in ``file``, or None if absent, damaged or inconsistent.
+
+    A damaged file (unreadable, or its arrays do not match their recorded checksum) is
+    reported in one warning line; the caller decodes again and :func:`save` replaces it.
+    """
     if not file.is_file():
         return None
     try:
         with np.load(file, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            classes = [str(c) for c in z["classes"]]
-            parts = [Part(*(z[f"{s}_{f}"] for f in _FIELDS)) for s in _SPLITS]
-        if meta.get("version") != FORMAT_VERSION:
-            return None
-        for part in parts:
-            n = len(part.y)
-            if (
-                part.x.dtype != np.uint8
-                or part.x.shape[1:] != (image_size, image_size, 3)
-                or len(part.x) != n
-                or len(part.index) != n
-                or (n and (part.index.max() >= len(part.labels)))
-            ):
-                return None
-        return Cached(parts[0], parts[1], classes, meta)
-    except Exception:  # any damage means: decode again
+            arrays = {name: z[name] for name in z.files}
+        meta = json.loads(str(arrays["meta"]))
+    except Exception as exc:  # noqa: BLE001 - any damage means: decode again
+        warn_damaged(file, f"unreadable: {type(exc).__name__}")
         return None
+    if meta.get("version") != FORMAT_VERSION:
+        return None
+    if meta.get("sha256") != checksum(arrays):
+        warn_damaged(file, "checksum mismatch")
+        return None
+    try:
+        classes = [str(c) for c in arrays["classes"]]
+        parts = [Part(*(arrays[f"{s}_{f}"] for f in _FIELDS)) for s in _SPLITS]
+    except KeyError as exc:
+        warn_damaged(file, f"no array {exc}")
+        return None
+    for part in parts:
+        n = len(part.y)
+        if (
+            part.x.dtype != np.uint8
+            or part.x.shape[1:] != (image_size, image_size, 3)
+            or len(part.x) != n
+            or len(part.index) != n
+            or (n and (part.index.max() >= len(part.labels)))
+        ):
+            return None
+    return Cached(parts[0], parts[1], classes, meta)
 
 
 def save(file: Path, cached: Cached) -> None:
-    """Write atomically; a cache that cannot be written is a warning, not an error."""
-    arrays: dict[str, np.ndarray] = {
-        "meta": np.array(json.dumps({**cached.meta, "version": FORMAT_VERSION})),
-        "classes": np.array(cached.classes, dtype=str),
-    }
+    """Write atomically, with the checksum; a cache that cannot be written is a warning."""
+    arrays: dict[str, np.ndarray] = {"classes": np.array(cached.classes, dtype=str)}
     for split, part in zip(_SPLITS, (cached.train, cached.test), strict=True):
         for field in _FIELDS:
             arrays[f"{split}_{field}"] = np.ascontiguousarray(getattr(part, field))
+    meta = {**cached.meta, "version": FORMAT_VERSION, "sha256": checksum(arrays)}
+    arrays["meta"] = np.array(json.dumps(meta))
+    size = sum(a.nbytes for a in arrays.values()) + 512 * len(arrays)  # + zip/npy headers
     try:
-        with atomic_path(file) as tmp:
+        with atomic_path(file, size_hint=size) as tmp:
             with tmp.open("wb") as f:
                 np.savez(f, **arrays)
-    except OSError as exc:
-        print(f"litelab: could not write the data cache {file}: {exc}", file=sys.stderr)
+    except (OSError, LitelabError) as exc:
+        print(f"litelab: warning: the data cache was not saved: {exc}", file=sys.stderr)

@@ -1,8 +1,11 @@
 """What ``litelab serve`` knows about the runs folder and the zoo, as plain JSON-ready dicts.
 
 A run is any folder under the runs root (at most :data:`MAX_DEPTH` levels down, so tuning
-searches' ``best/`` and experiment variants count) that holds a ``metrics.json`` or a
-``model.keras``. Its id is its path relative to the root, with ``/`` separators.
+searches' ``best/`` and experiment variants count) that holds a ``config.toml``, a
+``metrics.json`` or a ``model.keras``. Its id is its path relative to the root, with ``/``
+separators. A run that is still being written, or was killed, is listed with its ``state``
+(training, saving, evaluating, incomplete) and ``complete: false``, never as an error:
+every file it lacks, or that vanishes while it is read, is treated as absent.
 
 Ids are never joined onto a path: a request names an id, and the id is looked up in the
 set this module found by walking the root (symlinks that lead outside it are skipped). An
@@ -150,6 +153,8 @@ class Catalog:
             "epochs": metrics.get("epochs_run"),
             "verdicts": deploy_verdicts(files["deploy"]),
             "formats": ref.formats(),
+            "state": files["state"],
+            "complete": files["state"] == "finished",
         }
 
     def detail(self, run_id: str) -> dict[str, Any]:
@@ -263,15 +268,20 @@ def read_run_files(folder: Path) -> dict[str, Any]:
         "config": read_toml_quiet(Run(folder).config_path),
         "export": read_json(folder / "export" / "comparison.json"),
         "deploy": deploy_reports(folder),
+        "state": Run(folder).state,
     }
 
 
 def finished_at(folder: Path) -> float:
-    """When a run finished: its metrics.json's time, else its model.keras's."""
-    stamp = Run(folder).metrics_path
-    if not stamp.is_file():
-        stamp = Run(folder).model_path
-    return stamp.stat().st_mtime
+    """When a run finished: its metrics.json's time, else its model.keras's; an interrupted
+    run (neither yet) counts from its config.toml, else the folder itself."""
+    run = Run(folder)
+    for stamp in (run.metrics_path, run.model_path, run.config_path, folder):
+        try:
+            return stamp.stat().st_mtime
+        except OSError:  # absent, or removed while we looked
+            continue
+    return 0.0
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -345,6 +355,7 @@ def deploy_verdicts(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "target": r["verdict"].get("target"),
             "fits": r["verdict"].get("fits"),
+            "tier": r["verdict"].get("tier"),
             "line": r["verdict"].get("line"),
         }
         for r in reports

@@ -42,7 +42,25 @@ const runPath = (id) => "/api/runs/" + id.split("/").map(enc).join("/");
 function verdictCell(verdicts) {
   if (!verdicts || !verdicts.length) return h("span", { class: "muted" }, "not deployed");
   return h("span", {}, verdicts.map((v, i) => h("span", { class: v.fits ? "fits" : "nofit", title: v.line },
-    (i ? ", " : "") + `${v.target}: ${v.fits ? "fits" : "does not fit"}`)));
+    (i ? ", " : "") + `${v.target}: ${v.fits ? "fits" : "does not fit"}${v.fits && v.tier ? ` (${v.tier})` : ""}`)));
+}
+// A board with a memory map (the ESP-EYE): where the arena can live, and the latency estimate.
+function tierDetails(v) {
+  const parts = [];
+  if (v.tiers && v.tiers.length) {
+    parts.push(h("table", { class: "tiers" },
+      h("thead", {}, h("tr", {}, ["tier", "memory", "bytes", "arena fits"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, v.tiers.map((t) => h("tr", { class: t.tier === v.tier ? "current" : null },
+        h("td", {}, h("code", {}, t.tier)), h("td", {}, t.what), h("td", { class: "num" }, num(t.budget)),
+        h("td", { class: t.fits ? "fits" : "nofit" }, t.fits ? "yes" : "no"))))));
+  }
+  if (v.latency) parts.push(h("p", { class: "muted" }, v.latency.line));
+  return parts;
+}
+// A run killed or still being written (state.json): grey, never a figure or an error.
+function incompleteLabel(state) {
+  const what = !state || state === "incomplete" ? "incomplete" : `incomplete (${state})`;
+  return h("span", { class: "incomplete", title: "litelab run --resume RUN_FOLDER continues it" }, what);
 }
 function fail(err) {
   view.replaceChildren(h("p", { class: "error", id: "error" }, String(err.message || err)));
@@ -73,7 +91,7 @@ const RUN_COLUMNS = [
   ["model", "Model", (r) => r.model || "–"],
   ["data", "Data", (r) => h("span", { class: "muted" }, r.data || "–")],
   ["date", "Date", (r) => (r.date || "–").replace("T", " ")],
-  ["test_accuracy", "Test acc.", (r) => pct(r.test_accuracy), "num"],
+  ["test_accuracy", "Test acc.", (r) => r.complete === false ? incompleteLabel(r.state) : pct(r.test_accuracy), "num"],
   ["params", "Params", (r) => num(r.params), "num"],
   ["int8_bytes", "int8 size", (r) => kb(r.int8_bytes), "num"],
   ["verdict", "Fits target", (r) => verdictCell(r.verdicts)],
@@ -233,6 +251,7 @@ async function showRun(id) {
   parts.push(h("h2", {}, "Deploy verdict"));
   parts.push(r.deploy.length ? h("div", { id: "deploy" }, r.deploy.map((d) => h("div", { class: "card" },
       h("p", { class: d.verdict.fits ? "fits" : "nofit" }, d.verdict.line),
+      tierDetails(d.verdict),
       h("p", { class: "muted" }, `${num(d.model_bytes)} B model, ${num(d.arena_bytes)} B tensor arena, ${num(d.macs)} MACs`,
         d.top1_agreement === null || d.top1_agreement === undefined ? "" : `; TFLite Micro agrees with LiteRT on ${pct(d.top1_agreement)} of ${d.images_checked} test images`))))
     : h("p", { class: "muted" }, "Not deployed yet: ", h("code", {}, `litelab deploy ${r.id} --target esp-eye`)));
