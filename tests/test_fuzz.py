@@ -257,6 +257,13 @@ def pickled(draw) -> bytes:
     ),
     gz=st.booleans(),
 )
+# regression: pickle's own message for a persistent-id opcode has a line break in it
+@example(
+    files={
+        n: b"P" for n in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]
+    },
+    gz=False,
+)
 def test_cifar_python_archives(tmp_path_factory, files, gz):
     workspace = tmp_path_factory.getbasetemp() / "fuzz"
     workspace.mkdir(exist_ok=True)

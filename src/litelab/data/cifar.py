@@ -69,7 +69,8 @@ def _unpickle(data: bytes, where: str) -> dict:
     except LitelabError:
         raise
     except Exception as exc:  # a corrupt pickle raises nearly anything
-        raise LitelabError(f"{where} is not a valid CIFAR-10 python batch: {exc}") from None
+        why = " ".join(str(exc).split())  # some of pickle's messages span two lines
+        raise LitelabError(f"{where} is not a valid CIFAR-10 python batch: {why}") from None
     if not isinstance(obj, dict):
         raise LitelabError(f"{where} is not a CIFAR-10 python batch (no dict inside)")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
