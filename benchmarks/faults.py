@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from litelab.zoo.publish import cpu_name
+from litelab.zoo.publish import cpu_name, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "faults.json"
@@ -107,15 +105,7 @@ KINDS = [
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "keras", "hypothesis", "pytest"):
-        for dist in (pkg, f"{pkg}-cpu"):  # TensorFlow installs as tensorflow-cpu here
-            try:
-                out[pkg] = version(dist)
-                break
-            except PackageNotFoundError:
-                out[pkg] = "not installed"
-    return out
+    return package_versions("tensorflow", "keras", "hypothesis", "pytest")
 
 
 def disk_full_how() -> str:

@@ -17,16 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from litelab.zoo.publish import cpu_name
+from litelab.zoo.publish import cpu_name, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "fuzz.json"
@@ -61,15 +59,9 @@ FIXED = [
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "keras", "hypothesis", "numpy", "pillow", "ai-edge-litert"):
-        for dist in (pkg, f"{pkg}-cpu"):  # TensorFlow installs as tensorflow-cpu here
-            try:
-                out[pkg] = version(dist)
-                break
-            except PackageNotFoundError:
-                out[pkg] = "not installed"
-    return out
+    return package_versions(
+        "tensorflow", "keras", "hypothesis", "numpy", "pillow", "ai-edge-litert"
+    )
 
 
 def failure(bad: ET.Element) -> dict[str, str]:

@@ -24,17 +24,15 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from litelab.zoo.publish import cpu_name
+from litelab.zoo.publish import cpu_name, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
@@ -43,15 +41,7 @@ LITELAB = shutil.which("litelab", path=str(Path(sys.executable).parent)) or "lit
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "keras", "numpy"):
-        for dist in (pkg, f"{pkg}-cpu"):  # TensorFlow installs as tensorflow-cpu here
-            try:
-                out[pkg] = version(dist)
-                break
-            except PackageNotFoundError:
-                out[pkg] = "not installed"
-    return out
+    return package_versions("tensorflow", "keras", "numpy")
 
 
 def write_slice(source: str, train: int, test: int, target: Path) -> dict:

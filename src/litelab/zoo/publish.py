@@ -33,6 +33,23 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def package_versions(*packages: str) -> dict[str, str]:
+    """Python's and each installed package's version, as a benchmark records them
+    (TensorFlow installs as ``tensorflow-cpu`` here, so ``<name>-cpu`` is tried too)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in packages:
+        out[pkg] = "not installed"
+        for dist in (pkg, f"{pkg}-cpu"):
+            try:
+                out[pkg] = version(dist)
+                break
+            except PackageNotFoundError:
+                pass
+    return out
+
+
 def publish(
     run_dir: str | Path,
     name: str,
