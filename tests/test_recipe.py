@@ -16,6 +16,7 @@ from litelab.cli import main
 from litelab.config import AUGMENTATIONS, TrainingConfig, resolve_config
 from litelab.errors import LitelabError
 from litelab.jobs import run
+from litelab.runs import Run
 from litelab.train import OneCycle, learning_rate, make_dataset, make_optimizer
 
 
@@ -103,6 +104,51 @@ def test_learning_rate_follows_the_config():
     assert learning_rate(TrainingConfig(learning_rate=0.01), 10) == 0.01
 
 
+def test_exponential_schedule_steps_down_once_an_epoch():
+    cfg = TrainingConfig(learning_rate=1e-3, schedule="exponential", lr_decay=0.5)
+    lr = learning_rate(cfg, steps_per_epoch=10)
+    values = [float(lr(step)) for step in (0, 9, 10, 19, 25, 30)]
+    assert values == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 1.25e-4])
+
+
+def test_resnet8_defaults_to_mlperf_tiny_s_own_recipe():
+    t = resolve_config(None, None, {"model": "resnet8"}).training
+    assert (t.optimizer, t.learning_rate, t.batch_size) == ("adam", 1e-3, 32)
+    assert (t.schedule, t.lr_decay) == ("exponential", 0.99)
+    assert set(t.augment) == {"flip", "shift", "rotation"}
+    lr = learning_rate(t, steps_per_epoch=100)
+    assert float(lr(100 * 50)) == pytest.approx(1e-3 * 0.99**50, rel=1e-5)
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun():
+    from litelab.train import TimeBudget
+
+    class Seen:  # what TimeBudget reads of the run's EpochCheckpoint
+        seconds = 10.0
+        history = {"epoch_seconds": [4.0, 6.0]}  # mean 5: the next epoch ends at 15 s
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    for budget, stops in ((14.9, True), (15.0, False), (100.0, False)):
+        cb = TimeBudget(budget, Seen())
+        cb.set_model(model)
+        model.stop_training = False
+        cb.on_epoch_end(1)
+        assert (cb.stopped, model.stop_training) == (stops, stops)
+
+
+@pytest.mark.parametrize("budget,epochs_run", [(1e-3, 1), (1e6, 3)])
+def test_a_run_with_a_time_budget_ends_early_and_says_so(tmp_path, toy_colours, budget, epochs_run):
+    over = {"model": "tiny", "epochs": 3, "batch_size": 64, "time_budget": budget}
+    cfg = resolve_config(None, {"source": "toy"}, over, str(tmp_path))
+    m = run(cfg, data=toy_colours, progress=False, verbose=0).metrics
+    assert m["epochs_run"] == epochs_run
+    assert m["stopped_by_time_budget"] is (epochs_run < 3)
+    (run_dir,) = tmp_path.iterdir()
+    run_folder = Run.open(run_dir)
+    assert len(run_folder.history["loss"]) == epochs_run
+    assert run_folder.config.training.time_budget == budget
+
+
 def test_nesterov_optimizer_and_decay_that_spares_bn_and_bias():
     opt = make_optimizer("nesterov", 0.1, weight_decay=5e-4)
     assert isinstance(opt, keras.optimizers.SGD)
@@ -146,6 +192,10 @@ def test_dataset_shuffles_every_index_once_per_epoch_and_repeats():
         ({"label_smoothing": -0.1}, "--label-smoothing must be in [0, 1)"),
         ({"weight_decay": 2.0}, "--weight-decay must be in [0, 1)"),
         ({"augment": ("mixup",)}, "unknown augmentation 'mixup'"),
+        ({"lr_decay": 0.0}, "--lr-decay must be in (0, 1]"),
+        ({"lr_decay": 1.5}, "--lr-decay must be in (0, 1]"),
+        ({"time_budget": 0.0}, "--time-budget must be greater than 0 seconds"),
+        ({"time_budget": -60.0}, "--time-budget must be greater than 0 seconds"),
     ],
 )
 def test_bad_recipe_values_are_litelab_errors(values, needle):
@@ -154,10 +204,18 @@ def test_bad_recipe_values_are_litelab_errors(values, needle):
     assert needle in str(err.value)
 
 
-def test_cli_rejects_a_bad_schedule_in_one_line(tmp_path, capsys):
-    assert main(["run", "--schedule", "sawtooth", "--runs-dir", str(tmp_path)]) == 2
+@pytest.mark.parametrize(
+    "flags,needle",
+    [
+        (["--schedule", "sawtooth"], "unknown schedule 'sawtooth'"),
+        (["--time-budget", "-5"], "--time-budget must be greater than 0 seconds"),
+        (["--lr-decay", "2"], "--lr-decay must be in (0, 1]"),
+    ],
+)
+def test_cli_rejects_a_bad_schedule_or_budget_in_one_line(tmp_path, capsys, flags, needle):
+    assert main(["run", *flags, "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown schedule 'sawtooth'" in err[0]
+    assert len(err) == 1 and needle in err[0]
     assert not any(tmp_path.iterdir())
 
 

@@ -18,7 +18,7 @@ from litelab import files
 from litelab.errors import LitelabError, one_of
 
 OPTIMIZERS = ("adam", "sgd", "nesterov", "rmsprop")
-SCHEDULES = ("constant", "onecycle", "cosine")
+SCHEDULES = ("constant", "onecycle", "cosine", "exponential")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
 # litelab.augment: batched, stateless ops, and the course's Keras layers
 BATCHED_AUGMENTATIONS = ("flip", "crop", "cutout")
@@ -116,6 +116,8 @@ class TrainingConfig:
     warmup: float = 0.0
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
+    lr_decay: float = 0.99  # schedule "exponential": the rate's factor per epoch (MLPerf Tiny's)
+    time_budget: float | None = None  # seconds of fitting; no epoch starts that would overrun
     tta: bool = False
     model_options: dict[str, Any] = field(default_factory=dict, hash=False)
     strategy: str = "default"
@@ -160,6 +162,12 @@ class TrainingConfig:
             raise LitelabError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.weight_decay < 1.0:
             raise LitelabError(f"--weight-decay must be in [0, 1), got {self.weight_decay}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise LitelabError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise LitelabError(
+                f"--time-budget must be greater than 0 seconds, got {self.time_budget}"
+            )
         if self.early_stopping < 0:
             raise LitelabError(f"--early-stopping must be >= 0, got {self.early_stopping}")
         if self.seed < 0:

@@ -152,6 +152,7 @@ def run(
         "train_seconds": result.train_seconds,
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
+        "stopped_by_time_budget": result.stopped_by_time_budget,
         "train_images_per_second": round(images_seen / max(result.train_seconds, 1e-9), 1),
         "num_train": len(data.x_train),
         "num_val": len(data.x_val),

@@ -75,6 +75,10 @@ def learning_rate(cfg: TrainingConfig, steps_per_epoch: int) -> Any:
             warmup_target=cfg.learning_rate if warmup else None,
             warmup_steps=warmup,
         )
+    if cfg.schedule == "exponential":  # MLPerf Tiny's lr * 0.99 ** epoch, a step each epoch
+        return keras.optimizers.schedules.ExponentialDecay(
+            cfg.learning_rate, steps_per_epoch, cfg.lr_decay, staircase=True
+        )
     return cfg.learning_rate
 
 
@@ -212,6 +216,28 @@ class EpochCheckpoint(keras.callbacks.Callback):
         )
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stop before an epoch that would take the fit past ``budget`` seconds.
+
+    Reads the fit's seconds so far from the run's :class:`EpochCheckpoint` (resumed runs
+    included) and predicts the next epoch from the mean of those run, so the fit ends
+    within the budget unless its first epoch alone overruns it.
+    """
+
+    def __init__(self, budget: float, checkpoint: EpochCheckpoint) -> None:
+        super().__init__()
+        self.budget = float(budget)
+        self.checkpoint = checkpoint
+        self.stopped = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        times = self.checkpoint.history.get("epoch_seconds", [])
+        mean = sum(times) / max(len(times), 1)
+        if self.checkpoint.seconds + mean > self.budget:
+            self.stopped = True
+            self.model.stop_training = True
+
+
 class StopAfterEpochs(keras.callbacks.Callback):
     """Raise KeyboardInterrupt after ``n`` epochs: stands in for a user's Ctrl-C in tests."""
 
@@ -234,6 +260,7 @@ class TrainResult:
     epochs_run: int
     stopped_early: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    stopped_by_time_budget: bool = False
 
 
 def fit_datasets(data: Any, cfg: TrainingConfig, one_hot: int | None = None) -> tuple[Any, Any]:
@@ -377,6 +404,9 @@ def train(
             restore_best_weights=True,
         )
         cbs.append(early)
+    budget = TimeBudget(cfg.time_budget, checkpoint) if cfg.time_budget else None
+    if budget is not None:
+        cbs.append(budget)
     cbs.extend(callbacks or [])
 
     def fit_until(epochs: int, start: int) -> None:
@@ -408,6 +438,7 @@ def train(
         epochs_run=epochs_run,
         stopped_early=bool(early is not None and early.stopped_epoch > 0),
         extra=extra,
+        stopped_by_time_budget=bool(budget is not None and budget.stopped),
     )
 
 

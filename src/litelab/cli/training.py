@@ -97,7 +97,22 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int_value)
     g.add_argument("--optimizer", help="adam, sgd, nesterov (SGD, momentum 0.9) or rmsprop")
     g.add_argument(
-        "--schedule", help="learning-rate shape: constant, onecycle or cosine (see --warmup)"
+        "--schedule",
+        help="learning-rate shape: constant, onecycle, cosine (see --warmup) or exponential "
+        "(see --lr-decay)",
+    )
+    g.add_argument(
+        "--lr-decay",
+        type=float_value,
+        metavar="RATE",
+        help="exponential schedule: the rate's factor per epoch (default 0.99, MLPerf Tiny's)",
+    )
+    g.add_argument(
+        "--time-budget",
+        type=float_value,
+        metavar="SECONDS",
+        help="stop before an epoch that would take the fit past SECONDS (the schedule still "
+        "spans --epochs)",
     )
     g.add_argument(
         "--warmup", type=float_value, metavar="FRACTION", help="share of steps spent ramping up"
@@ -229,6 +244,8 @@ TRAINING_FLAGS = (
     "warmup",
     "label_smoothing",
     "weight_decay",
+    "lr_decay",
+    "time_budget",
     "tta",
     "strategy",
     "fine_tune",

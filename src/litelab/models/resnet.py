@@ -45,6 +45,8 @@ def _stack(x, filters: int, strides: int, activation: str):
     learning_rate=1e-3,
     batch_size=32,
     epochs=30,
+    schedule="exponential",  # MLPerf's train.py: lr 1e-3 * 0.99 ** epoch
+    lr_decay=0.99,
     augment=("flip", "shift", "rotation"),
 )
 def resnet8(input_shape, num_classes, activation="relu"):
