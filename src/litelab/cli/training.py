@@ -90,7 +90,7 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="zoo model name (see `litelab models`; default baseline)")
     g.add_argument(
         "--recipe",
-        help="a named recipe: a model with its data and training settings (fast); "
+        help="a named recipe: a model with its data and training settings (fast, mcu); "
         "flags and --config still override it",
     )
     g.add_argument("--epochs", type=int_value)
