@@ -181,9 +181,9 @@ def test_kill_deploy_halfway_then_deploy_again(trained, tmp_path):
         export_model(trained, formats=("tflite-int8",), progress=False, representative=32)
     target_dir = Run(trained).deploy_dir / "esp-eye"
     proc = start("deploy", str(trained), "--target", "esp-eye", cwd=tmp_path)
-    # Halfway: a whole deploy of this run takes about 12 s of CPU (start-up, TFLM check,
-    # arena search, sources); the kill comes after 6.
-    kill_when(proc, lambda: cpu_seconds(proc.pid) >= 6.0)
+    # Past start-up: a whole deploy of this run took 12 s of CPU on one 2-core machine and
+    # under 6 s on CI's (start-up, TFLM check, arena search, sources); the kill comes at 3.
+    kill_when(proc, lambda: cpu_seconds(proc.pid) >= 3.0)
     if target_dir.exists():
         no_half_files(target_dir)
     result = deploy(trained, target="esp-eye", check_images=8)
