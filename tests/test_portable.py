@@ -21,7 +21,8 @@ from litelab.train import compile_model
 from litelab.zoo import entries
 
 # A child Python whose import system refuses litelab (as if it were not installed), that
-# loads every file it is given and saves its predictions on the probe images beside it.
+# loads every file it is given and saves its predictions on the probe images where it is told
+# (never beside the file: the zoo's files live inside the package).
 REFUSING_CHILD = r"""
 import sys
 class Refuse:
@@ -35,9 +36,9 @@ try:
 except ImportError:
     pass
 import json, numpy as np, keras
-for path, probe in json.loads(sys.argv[1]):
+for path, probe, out in json.loads(sys.argv[1]):
     model = keras.models.load_model(path)
-    np.save(path + ".plain.npy", model.predict(np.load(probe), verbose=0))
+    np.save(out, model.predict(np.load(probe), verbose=0))
 print("loaded", len(json.loads(sys.argv[1])))
 """
 
@@ -62,7 +63,7 @@ def load_without_litelab(files: list[tuple[Path, np.ndarray]], tmp_path: Path) -
     for i, (path, probe) in enumerate(files):
         probe_path = tmp_path / f"probe{i}.npy"
         np.save(probe_path, probe)
-        jobs.append((str(path), str(probe_path)))
+        jobs.append((str(path), str(probe_path), str(tmp_path / f"plain{i}.npy")))
     proc = subprocess.run(
         [sys.executable, "-c", REFUSING_CHILD, json.dumps(jobs)],
         capture_output=True,
@@ -70,7 +71,7 @@ def load_without_litelab(files: list[tuple[Path, np.ndarray]], tmp_path: Path) -
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return [np.load(path + ".plain.npy") for path, _ in jobs]
+    return [np.load(out) for _, _, out in jobs]
 
 
 def nested_model() -> keras.Model:

@@ -140,3 +140,12 @@ def test_shipped_entries_match_their_cards(entry):
     for key in ("command", "seed", "cpu", "versions", "train_seconds"):
         assert card["training"][key] not in (None, "")
     assert (entry.folder / "labels.txt").read_text().split()[0] == "airplane"
+    # only what publish writes: nothing a test or a tool left beside the shipped files
+    names = {p.name for p in entry.folder.iterdir()}
+    assert names == {zoo.CARD, zoo.KERAS_FILE, zoo.INT8_FILE, zoo.LABELS}, names
+
+
+@pytest.mark.skipif(not SHIPPED, reason="custom zoo")
+def test_the_shipped_zoo_stays_under_15_mb():
+    total = sum(p.stat().st_size for e in SHIPPED for p in e.folder.iterdir())
+    assert total < 15 * 2**20, total
