@@ -296,5 +296,18 @@ def test_named_recipe_sits_between_the_model_recipe_and_flags():
     assert (over.training.epochs, over.training.batch_size, over.data.val_split) == (3, 64, 0.1)
     other = resolve_config(None, None, {"model": "tiny"}, recipe="fast")
     assert other.training.model == "tiny" and other.data.val_split == 0.0
-    with pytest.raises(LitelabError, match="unknown recipe 'slow'; choose one of fast, mcu"):
+    with pytest.raises(
+        LitelabError, match="unknown recipe 'slow'; choose one of fast, mcu, esp-eye"
+    ):
         resolve_config(None, None, None, recipe="slow")
+
+
+def test_esp_eye_recipe_is_the_fast_recipe_trained_longer():
+    fast = resolve_config(None, {"source": "x"}, {}, recipe="fast")
+    esp = resolve_config(None, {"source": "x"}, {}, recipe="esp-eye")
+    assert esp.training.model == fast.training.model == "fastnet"
+    assert (fast.training.epochs, esp.training.epochs) == (8, 30)
+    assert esp.data.val_split == 0.0
+    same = ("optimizer", "learning_rate", "schedule", "augment", "label_smoothing", "tta")
+    assert all(getattr(esp.training, k) == getattr(fast.training, k) for k in same)
+    assert resolve_config(None, None, {"epochs": 2}, recipe="esp-eye").training.epochs == 2

@@ -73,6 +73,8 @@ def test_the_shipped_zoo_answers_for_the_esp_eye(capsys):
     assert (
         f"is zoo:{best.name} " in err and f"litelab deploy zoo:{best.name} --target esp-eye" in err
     )
+    assert best.name == "esp-eye"  # the entry made for the board ships, and it fits
+    assert str(best.verdict["tier"]).startswith("internal")
     entry = zoo.get_entry(best.name)
     sizes = entry.card["sizes"]
     assert verdict(sizes["int8_bytes"], sizes["arena_bytes"], get_target("esp-eye"))["fits"]

@@ -86,11 +86,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def add_training_flags(p: argparse.ArgumentParser) -> None:
+    from litelab.config import RECIPES  # standard library only: startup stays fast
+
     g = p.add_argument_group("training")
     g.add_argument("--model", help="zoo model name (see `litelab models`; default baseline)")
     g.add_argument(
         "--recipe",
-        help="a named recipe: a model with its data and training settings (fast, mcu); "
+        help="a named recipe: a model with its data and training settings "
+        f"({', '.join(RECIPES)}); "
         "flags and --config still override it",
     )
     g.add_argument("--epochs", type=int_value)

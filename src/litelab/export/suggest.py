@@ -4,8 +4,8 @@ Every zoo entry's card holds its int8 flatbuffer size and exact TFLite Micro are
 board's own verdict (:func:`litelab.export.boards.verdict`) says which entries fit without
 running anything. Among those that fit, an entry made for the board (:data:`MADE_FOR`)
 comes first, then arenas in internal RAM before PSRAM, then int8 accuracy through TFLite
-Micro. Today that is ``zoo:mcu`` for the ESP-EYE; a ``zoo:esp-eye`` entry (issue 16's
-"best model an ESP-EYE can hold") takes its place as soon as it ships.
+Micro. For the ESP-EYE that is ``zoo:esp-eye`` (``benchmarks/fast_recipe.py --recipe
+esp-eye``); a zoo without it falls back to the most accurate entry that fits.
 """
 
 from __future__ import annotations
