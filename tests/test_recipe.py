@@ -297,7 +297,7 @@ def test_named_recipe_sits_between_the_model_recipe_and_flags():
     other = resolve_config(None, None, {"model": "tiny"}, recipe="fast")
     assert other.training.model == "tiny" and other.data.val_split == 0.0
     with pytest.raises(
-        LitelabError, match="unknown recipe 'slow'; choose one of fast, mcu, esp-eye"
+        LitelabError, match="unknown recipe 'slow'; choose one of fast, mcu, mcu-distill, esp-eye"
     ):
         resolve_config(None, None, None, recipe="slow")
 
@@ -311,3 +311,22 @@ def test_esp_eye_recipe_is_the_fast_recipe_trained_longer():
     same = ("optimizer", "learning_rate", "schedule", "augment", "label_smoothing", "tta")
     assert all(getattr(esp.training, k) == getattr(fast.training, k) for k in same)
     assert resolve_config(None, None, {"epochs": 2}, recipe="esp-eye").training.epochs == 2
+
+
+def test_mcu_distill_recipe_is_the_mcu_recipe_taught_by_the_shipped_esp_eye_model():
+    """The recipe names a shipped teacher, and that teacher loads and knows CIFAR-10's
+    classes in the order the data gives them: the run would fail at once otherwise."""
+    from litelab.data.cifar import CIFAR10_CLASSES
+    from litelab.distill import load_teacher
+
+    mcu = resolve_config(None, {"source": "x"}, {}, recipe="mcu")
+    kd = resolve_config(None, {"source": "x"}, {}, recipe="mcu-distill")
+    assert kd.training.model == mcu.training.model == "mcunet"
+    assert (mcu.training.teacher, kd.training.teacher) == (None, "zoo:esp-eye")
+    assert (mcu.training.epochs, kd.training.epochs) == (30, 60)
+    assert (kd.training.distill_temperature, kd.training.distill_alpha) == (4.0, 0.9)
+    assert kd.training.distill_targets == "cached" and not kd.training.tta
+    same = ("optimizer", "learning_rate", "schedule", "augment", "label_smoothing", "batch_size")
+    assert all(getattr(kd.training, k) == getattr(mcu.training, k) for k in same)
+    teacher = load_teacher(kd.training.teacher, 32, list(CIFAR10_CLASSES))
+    assert teacher.labels == list(CIFAR10_CLASSES) and not teacher.model.trainable

@@ -49,6 +49,14 @@ RECIPES: dict[str, dict[str, Any]] = {
         "data": {"val_split": 0.0},
         "training": {"model": "mcunet"},
     },
+    "mcu-distill": {
+        "description": "mcunet taught by zoo:esp-eye (knowledge distillation, cached soft "
+        "targets, T 4, alpha 0.9) for 60 epochs of one-cycle SGD on the whole training split: "
+        "the MLPerf Tiny budget model of issue 16 goal 2 (benchmarks/fast_recipe.py "
+        "--recipe mcu-distill)",
+        "data": {"val_split": 0.0},
+        "training": {"model": "mcunet", "teacher": "zoo:esp-eye", "epochs": 60},
+    },
     "esp-eye": {
         "description": "fastnet on the whole training split, 30 epochs of one-cycle SGD: the "
         "fast recipe run longer, an int8 model whose arena fits the ESP32's largest internal "
