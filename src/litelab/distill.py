@@ -197,7 +197,7 @@ def build_training_model(cfg: Any, data: Any) -> tuple[keras.Model, keras.Model]
     """(what ``fit`` trains, the student it saves): the config's zoo model, or ``--init``'s
     body under a new class layer, inside a :class:`Distiller` when there is a teacher.
     Every user mistake (a missing source, a teacher of other classes) is raised here."""
-    from litelab.models import build_model
+    from litelab.models import build_model, get_model_spec
     from litelab.models.init import check_model_name, init_model
 
     shape = tuple(data.x_train.shape[1:])
@@ -208,6 +208,9 @@ def build_training_model(cfg: Any, data: Any) -> tuple[keras.Model, keras.Model]
         student = build_model(
             cfg.model, shape, data.num_classes, cfg.activation, **cfg.model_options
         )
+        prepare = get_model_spec(cfg.model).prepare
+        if prepare is not None:  # weights computed from the training images (airnet)
+            prepare(student, data.x_train)
     if not cfg.teacher:
         return student, student
     teacher = load_teacher(cfg.teacher, int(shape[0]), list(data.classes))

@@ -10,9 +10,13 @@ test-time flip averaging.
 
 from __future__ import annotations
 
+import inspect
+
 import keras
+import numpy as np
 from keras import layers
 
+from litelab.errors import LitelabError
 from litelab.models.layers import BatchNorm
 from litelab.models.registry import register
 
@@ -92,15 +96,79 @@ def mcu_vgg(input_shape, num_classes, activation="relu", name="mcunet"):
     return keras.Model(inputs, _head(x, num_classes), name=name)
 
 
-def _registered(name: str, builder, source: str, description: str, **recipe) -> None:
+WHITEN_LAYER = "patch_whitening"
+WHITEN_PATCH = 2  # airbench's 2x2 patches: 12 numbers a patch, 24 filters (each sign)
+WHITEN_EPS = 5e-4
+WHITEN_IMAGES = 5000  # training images whose patches estimate the covariance
+
+
+def air_net(input_shape, num_classes, activation="relu", *, widths=(64, 256, 256), name="airnet"):
+    """airbench94's network (K. Jordan, '94% on CIFAR-10 in 3.29 seconds', 2024) in Keras.
+
+    A frozen 2x2 patch-whitening convolution (24 filters, set from the training images by
+    :func:`fit_whitening` before the first step), then three groups of conv-pool-BN-act,
+    conv-BN-act at ``widths``, a global max pool and a bias-free Dense whose logits are
+    scaled by 1/9 as airbench does. The whitening layer makes the first steps see
+    decorrelated inputs, which is what lets a few epochs go far. ``widths`` (three channel
+    counts, the option ``widths``) sizes it for a board: the flatbuffer grows with their
+    squares, the TFLM arena with the first.
+    """
+    widths = [int(w) for w in widths]
+    if len(widths) != 3 or any(w < 1 for w in widths):
+        raise LitelabError(f"model_options.widths must be 3 positive integers, got {widths}")
+    inputs = keras.Input(shape=input_shape)
+    whiten = 2 * WHITEN_PATCH * WHITEN_PATCH * int(input_shape[-1])
+    x = layers.Conv2D(whiten, WHITEN_PATCH, name=WHITEN_LAYER, trainable=False)(inputs)
+    x = layers.Activation(activation)(x)
+    for filters in widths:
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = BatchNorm(momentum=0.9)(x)
+        x = layers.Activation(activation)(x)
+        x = _conv_bn(x, filters, activation)
+    x = layers.GlobalMaxPooling2D()(x)
+    x = layers.Dense(num_classes, use_bias=False)(x)
+    x = layers.Rescaling(1.0 / 9.0)(x)
+    return keras.Model(inputs, layers.Activation("softmax")(x), name=name)
+
+
+def fit_whitening(model: keras.Model, images: np.ndarray) -> None:
+    """Set the patch-whitening layer from ``images`` (uint8 training images, N x H x W x C).
+
+    Its filters are the eigenvectors of the covariance of every 2x2 patch of up to
+    WHITEN_IMAGES images, each divided by the square root of its eigenvalue (plus
+    WHITEN_EPS), taken with both signs so that the ReLU after it keeps all the information.
+    Only training images are read, so the test split stays unseen.
+    """
+    layer = model.get_layer(WHITEN_LAYER)
+    k = WHITEN_PATCH
+    x = np.asarray(images[:WHITEN_IMAGES], dtype=np.float32) / 255.0
+    n, h, w, c = x.shape
+    patches = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
+    # (n, h-k+1, w-k+1, c, k, k) -> rows in the (kh, kw, c) order of a Keras kernel
+    patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, k * k * c).astype(np.float64)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(patches, rowvar=False))
+    filters = eigenvectors / np.sqrt(np.maximum(eigenvalues, 0.0) + WHITEN_EPS)
+    kernel = np.concatenate([filters, -filters], axis=1).reshape(k, k, c, 2 * k * k * c)
+    layer.set_weights([kernel.astype(np.float32), np.zeros(2 * k * k * c, np.float32)])
+
+
+def _registered(name: str, builder, source: str, description: str, prepare=None, **recipe) -> None:
     """Register ``builder`` under ``name`` with the fast recipe, overridden by ``recipe``."""
 
-    def build(input_shape, num_classes, activation="relu"):
-        return builder(input_shape, num_classes, activation, name=name)
+    def build(input_shape, num_classes, activation="relu", **options):
+        return builder(input_shape, num_classes, activation, name=name, **options)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = builder.__doc__
-    register(name, source=source, description=description, **{**_FAST, **recipe})(build)
+    # the builder's keyword-only knobs (airnet's widths) are the model's options
+    signature = inspect.signature(builder)
+    build.__signature__ = signature.replace(
+        parameters=[p for p in signature.parameters.values() if p.name != "name"]
+    )
+    register(name, source=source, description=description, prepare=prepare, **{**_FAST, **recipe})(
+        build
+    )
 
 
 # name, builder, where it comes from, what it is, and how its recipe differs from _FAST
@@ -114,5 +182,9 @@ for _entry in (
     ("mcunet", mcu_vgg, "litelab (issue 4): the fast recipe at the MLPerf Tiny ResNet-8 budget",
      "Conv-BN 16@32px, 32x2@16, 64x2@8 + global max pool + Dense10 (7.5 M MACs)",
      dict(epochs=30, tta=False)),
+    ("airnet", air_net, "airbench94 (K. Jordan, 2024), ported to Keras for issue 16",
+     "2x2 patch whitening (24) + conv-pool-BN 64, 256, 256 (two convs each) + global max "
+     "pool + Dense10/9 (118 M MACs)",
+     dict(epochs=10, batch_size=512, learning_rate=0.4, prepare=fit_whitening)),
 ):  # fmt: skip
     _registered(*_entry[:4], **_entry[4])

@@ -18,6 +18,8 @@ class ModelSpec:
 
     ``recipe`` holds the training settings the source used (optimizer, learning rate, batch
     size, epochs); they sit between litelab's defaults and the user's config and flags.
+    ``prepare(model, x_train)``, where given, sets weights that are computed from the
+    training images (airnet's patch whitening) on a freshly built model, before the fit.
     """
 
     name: str
@@ -25,6 +27,7 @@ class ModelSpec:
     source: str
     description: str
     recipe: dict[str, Any] = field(default_factory=dict)
+    prepare: Callable[[Any, Any], None] | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -50,14 +53,19 @@ def _load_families() -> dict[str, ModelSpec]:
 
 
 def register(
-    name: str, *, source: str, description: str, **recipe: Any
+    name: str,
+    *,
+    source: str,
+    description: str,
+    prepare: Callable[[Any, Any], None] | None = None,
+    **recipe: Any,
 ) -> Callable[[Builder], Builder]:
     """Decorator that adds a builder to the zoo under ``name``."""
 
     def wrap(fn: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelSpec(name, fn, source, description, dict(recipe))
+        _REGISTRY[name] = ModelSpec(name, fn, source, description, dict(recipe), prepare)
         return fn
 
     return wrap
