@@ -296,9 +296,8 @@ def test_named_recipe_sits_between_the_model_recipe_and_flags():
     assert (over.training.epochs, over.training.batch_size, over.data.val_split) == (3, 64, 0.1)
     other = resolve_config(None, None, {"model": "tiny"}, recipe="fast")
     assert other.training.model == "tiny" and other.data.val_split == 0.0
-    with pytest.raises(
-        LitelabError, match="unknown recipe 'slow'; choose one of fast, mcu, mcu-distill, esp-eye"
-    ):
+    names = "fast, mcu, mcu-distill, best, esp-eye-air, esp-eye"
+    with pytest.raises(LitelabError, match=f"unknown recipe 'slow'; choose one of {names}"):
         resolve_config(None, None, None, recipe="slow")
 
 
@@ -330,3 +329,25 @@ def test_mcu_distill_recipe_is_the_mcu_recipe_taught_by_the_shipped_esp_eye_mode
     assert all(getattr(kd.training, k) == getattr(mcu.training, k) for k in same)
     teacher = load_teacher(kd.training.teacher, 32, list(CIFAR10_CLASSES))
     assert teacher.labels == list(CIFAR10_CLASSES) and not teacher.model.trainable
+
+
+def test_best_recipe_is_airnet_on_the_whole_split_with_the_fast_recipe_at_batch_512():
+    fast = resolve_config(None, {"source": "x"}, {}, recipe="fast")
+    best = resolve_config(None, {"source": "x"}, {}, recipe="best")
+    assert best.training.model == "airnet" and best.data.val_split == 0.0
+    assert (best.training.epochs, best.training.batch_size) == (8, 512)
+    # the fast recipe's learning rate, scaled with the batch (256 -> 512)
+    assert best.training.learning_rate == 2 * fast.training.learning_rate
+    same = ("optimizer", "schedule", "warmup", "augment", "label_smoothing", "weight_decay", "tta")
+    assert all(getattr(best.training, k) == getattr(fast.training, k) for k in same)
+
+
+def test_esp_eye_air_recipe_is_the_best_recipe_on_a_narrower_airnet_trained_longer():
+    best = resolve_config(None, {"source": "x"}, {}, recipe="best")
+    esp = resolve_config(None, {"source": "x"}, {}, recipe="esp-eye-air")
+    assert esp.training.model == "airnet" and esp.training.model_options == {
+        "widths": [64, 176, 176]
+    }
+    assert (best.training.epochs, esp.training.epochs) == (8, 16) and esp.data.val_split == 0.0
+    same = ("optimizer", "learning_rate", "batch_size", "schedule", "augment", "tta")
+    assert all(getattr(esp.training, k) == getattr(best.training, k) for k in same)

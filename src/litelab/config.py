@@ -57,6 +57,20 @@ RECIPES: dict[str, dict[str, Any]] = {
         "data": {"val_split": 0.0},
         "training": {"model": "mcunet", "teacher": "zoo:esp-eye", "epochs": 60},
     },
+    "best": {
+        "description": "airnet (airbench94's whitened network) on the whole training split, "
+        "8 epochs of one-cycle SGD at batch 512: the laptop model of issue 16 goal 1, an hour "
+        "or less on 2 CPU cores (benchmarks/fast_recipe.py --recipe best --course)",
+        "data": {"val_split": 0.0},
+        "training": {"model": "airnet", "epochs": 8},
+    },
+    "esp-eye-air": {
+        "description": "airnet at widths 64, 176, 176 (a flatbuffer under 1 MiB, an arena in the "
+        "ESP32's largest internal RAM block) for 16 epochs of the best recipe on the whole "
+        "training split: issue 16 goal 3 (benchmarks/fast_recipe.py --recipe esp-eye-air)",
+        "data": {"val_split": 0.0},
+        "training": {"model": "airnet", "model_options": {"widths": [64, 176, 176]}, "epochs": 16},
+    },
     "esp-eye": {
         "description": "fastnet on the whole training split, 30 epochs of one-cycle SGD: the "
         "fast recipe run longer, an int8 model whose arena fits the ESP32's largest internal "
@@ -302,6 +316,7 @@ def resolve_config(
 
     model_recipe = dict(get_model_spec(model_name).recipe)
     options = {  # merged key by key, so a flag can change one option of the file's
+        **dict(named["training"].get("model_options") or {}),
         **dict(file_training.get("model_options") or {}),
         **dict(train_over.get("model_options") or {}),
     }

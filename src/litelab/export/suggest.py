@@ -5,7 +5,7 @@ board's own verdict (:func:`litelab.export.boards.verdict`) says which entries f
 running anything. Among those that fit, an entry made for the board (:data:`MADE_FOR`)
 comes first, then arenas in internal RAM before PSRAM, then int8 accuracy through TFLite
 Micro. For the ESP-EYE that is ``zoo:esp-eye`` (``benchmarks/fast_recipe.py --recipe
-esp-eye``); a zoo without it falls back to the most accurate entry that fits.
+esp-eye-air``); a zoo without it falls back to the most accurate entry that fits.
 """
 
 from __future__ import annotations
