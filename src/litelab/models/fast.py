@@ -143,7 +143,7 @@ def fit_whitening(model: keras.Model, images: np.ndarray) -> None:
     layer = model.get_layer(WHITEN_LAYER)
     k = WHITEN_PATCH
     x = np.asarray(images[:WHITEN_IMAGES], dtype=np.float32) / 255.0
-    n, h, w, c = x.shape
+    c = x.shape[-1]
     patches = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
     # (n, h-k+1, w-k+1, c, k, k) -> rows in the (kh, kw, c) order of a Keras kernel
     patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, k * k * c).astype(np.float64)
