@@ -348,6 +348,6 @@ def test_esp_eye_air_recipe_is_the_best_recipe_on_a_narrower_airnet_trained_long
     assert esp.training.model == "airnet" and esp.training.model_options == {
         "widths": [64, 176, 176]
     }
-    assert (best.training.epochs, esp.training.epochs) == (8, 16) and esp.data.val_split == 0.0
+    assert (best.training.epochs, esp.training.epochs) == (8, 20) and esp.data.val_split == 0.0
     same = ("optimizer", "learning_rate", "batch_size", "schedule", "augment", "tta")
     assert all(getattr(esp.training, k) == getattr(best.training, k) for k in same)
