@@ -65,6 +65,32 @@ def test_a_run_with_a_teacher_records_it_and_saves_the_student_alone(
         assert "Distiller" not in z.read("config.json").decode()
 
 
+def test_cached_tta_targets_average_the_teacher_on_each_image_and_its_mirror(toy_colours, tmp_path):
+    """``cached-tta``: each batch's soft targets are the teacher's predictions on the batch
+    and on its mirror image, averaged; plain ``cached`` keeps the one-sided prediction."""
+    import tensorflow as tf
+
+    from litelab.distill import cached_targets
+    from litelab.train import make_dataset
+
+    keras.utils.set_random_seed(5)
+    teacher = build_model("lenet5", (32, 32, 3), 2)  # untrained: not mirror-symmetric
+    d = Distiller(build_model("tiny", (32, 32, 3), 2), teacher)
+    training = {"model": "tiny", "epochs": 1, "batch_size": 32, "augment": []}
+    targets = {}
+    for how in ("cached", "cached-tta"):
+        extra = {"teacher": "unused", "distill_targets": how}
+        cfg = resolve_config(None, {"source": "toy"}, training | extra, str(tmp_path)).training
+        ds = cached_targets(d, toy_colours, cfg, None, make_dataset)
+        images, (_, soft) = next(iter(ds))
+        targets[how] = soft.numpy()
+    one_side = teacher(images, training=False).numpy()
+    mirror = teacher(tf.reverse(images, axis=[2]), training=False).numpy()
+    assert np.abs(one_side - mirror).max() > 1e-3  # so the two kinds can differ
+    np.testing.assert_allclose(targets["cached"], one_side, atol=1e-5)
+    np.testing.assert_allclose(targets["cached-tta"], (one_side + mirror) / 2, atol=1e-5)
+
+
 def test_the_student_learns_from_the_teacher_not_only_the_labels(
     teacher_run, toy_colours, tmp_path
 ):

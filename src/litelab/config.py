@@ -31,7 +31,7 @@ TRAINING_STRATEGIES = (*STRATEGIES, "multiworker")
 # Distillation's defaults once a teacher is given (litelab.distill; benchmarks/distill.py
 # measured the soft targets' two sources, see DISTILL_TARGETS)
 DISTILL_DEFAULTS = {"distill_temperature": 4.0, "distill_alpha": 0.9, "distill_targets": "cached"}
-DISTILL_TARGETS = ("cached", "augmented")
+DISTILL_TARGETS = ("cached", "cached-tta", "augmented")
 
 
 # Named recipes: a model plus the data and training settings that make a goal of issue 4.
@@ -157,7 +157,7 @@ class TrainingConfig:
     teacher: str | None = None
     distill_temperature: float | None = None  # 4.0 when a teacher is given
     distill_alpha: float | None = None  # 0.9 when a teacher is given: the soft loss's weight
-    distill_targets: str | None = None  # "cached" when a teacher is given, or "augmented"
+    distill_targets: str | None = None  # "cached" with a teacher, "cached-tta" or "augmented"
     init: str | None = None
     freeze_backbone: bool = False
 

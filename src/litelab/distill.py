@@ -13,6 +13,9 @@ Keras' own knowledge-distillation example does, so ``fit``, the checkpoints and
 - ``cached`` (the default): the teacher predicts every un-augmented training image once,
   before the fit; each step looks its batch's soft targets up by image index, so a flipped
   or shifted image gets its original's;
+- ``cached-tta``: the same, but each cached target averages the teacher's predictions on
+  the image and on its mirror image (the teacher's flip TTA), so the targets are the
+  teacher's better answer and the same for an image and its flipped copy;
 - ``augmented``: the teacher predicts, inside each training step, the very batch the
   student sees.
 
@@ -118,17 +121,22 @@ class Distiller(keras.Model):
 def cached_targets(
     model: keras.Model, data: Any, cfg: Any, one_hot: int | None, make_dataset: Any
 ) -> tf.data.Dataset | None:
-    """For ``distill_targets = "cached"``: the training pipeline of ``cfg`` whose targets are
-    ``(labels, teacher probabilities)``, the teacher run once over the un-augmented training
-    images (an augmented image gets its original's soft targets). None otherwise.
+    """For ``distill_targets`` ``"cached"`` or ``"cached-tta"``: the training pipeline of
+    ``cfg`` whose targets are ``(labels, teacher probabilities)``, the teacher run once over
+    the un-augmented training images (an augmented image gets its original's soft targets;
+    with ``cached-tta`` they average the image's and its mirror's predictions). None
+    otherwise.
     ``make_dataset`` is :func:`litelab.train.make_dataset`, passed in (train imports this)."""
-    if not isinstance(model, Distiller) or cfg.distill_targets != "cached":
+    if not isinstance(model, Distiller) or cfg.distill_targets not in ("cached", "cached-tta"):
         return None
     import numpy as np
 
     from litelab.inference import predict_probs
 
-    soft = tf.constant(predict_probs(model.teacher, data.x_train).astype("float32"))
+    probs = predict_probs(model.teacher, data.x_train)
+    if cfg.distill_targets == "cached-tta":
+        probs = (probs + predict_probs(model.teacher, data.x_train[:, :, ::-1])) / 2
+    soft = tf.constant(probs.astype("float32"))
     labels = tf.constant(np.asarray(data.y_train).astype("int32"))
     index = np.arange(len(data.x_train))
     batches = make_dataset(

@@ -219,8 +219,9 @@ def add_start_flags(p: argparse.ArgumentParser) -> None:
         ("--distill-alpha", float_value, "A",
          "weight of the teacher's soft loss; 1 - A goes to the labels (default 0.9)"),
         ("--distill-targets", str, "HOW",
-         "cached (the teacher predicts each training image once, default) or augmented "
-         "(it predicts every augmented batch)"),
+         "cached (the teacher predicts each training image once, default), cached-tta "
+         "(once, averaged with the image's mirror) or augmented (it predicts every "
+         "augmented batch)"),
         ("--init", str, "SOURCE",
          "start from a trained model (run folder, .keras file or zoo:NAME): its weights, "
          "a new class layer for this data's labels"),
