@@ -57,7 +57,7 @@ def probe(args: argparse.Namespace, name: str, flags: list[str], runs: Path) -> 
     if proc.returncode != 0:
         raise SystemExit(f"{name}: litelab run failed ({proc.returncode}): {proc.stderr[-2000:]}")
     (run_dir,) = out.iterdir()
-    history = Run(run_dir).history()
+    history = Run(run_dir).history
     val = [float(v) for v in history["val_accuracy"]]
     row = {
         "command": "litelab " + " ".join(argv),
@@ -65,7 +65,7 @@ def probe(args: argparse.Namespace, name: str, flags: list[str], runs: Path) -> 
         "val_accuracy_last": round(val[-1], 4),
         "val_accuracy_best": round(max(val), 4),
         "val_accuracy_per_epoch": [round(v, 4) for v in val],
-        "fit_seconds": round(sum(float(s) for s in history["seconds"]), 1),
+        "fit_seconds": round(sum(float(s) for s in history["epoch_seconds"]), 1),
         "wall_seconds": wall,
     }
     if "--teacher" in flags:
