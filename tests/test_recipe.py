@@ -296,7 +296,7 @@ def test_named_recipe_sits_between_the_model_recipe_and_flags():
     assert (over.training.epochs, over.training.batch_size, over.data.val_split) == (3, 64, 0.1)
     other = resolve_config(None, None, {"model": "tiny"}, recipe="fast")
     assert other.training.model == "tiny" and other.data.val_split == 0.0
-    names = "fast, mcu, mcu-distill, best, esp-eye-air, esp-eye"
+    names = "fast, mcu, mcu-distill, best, esp-eye-air, esp-eye-kd, esp-eye"
     with pytest.raises(LitelabError, match=f"unknown recipe 'slow'; choose one of {names}"):
         resolve_config(None, None, None, recipe="slow")
 
@@ -351,3 +351,23 @@ def test_esp_eye_air_recipe_is_the_best_recipe_on_a_narrower_airnet_trained_long
     assert (best.training.epochs, esp.training.epochs) == (8, 20) and esp.data.val_split == 0.0
     same = ("optimizer", "learning_rate", "batch_size", "schedule", "augment", "tta")
     assert all(getattr(esp.training, k) == getattr(best.training, k) for k in same)
+
+
+def test_esp_eye_kd_recipe_is_the_esp_eye_air_recipe_taught_by_its_own_shipped_model():
+    """Born-again distillation: the student is esp-eye-air's network and recipe, and the
+    teacher the shipped zoo:esp-eye, which must load with CIFAR-10's classes in order."""
+    from litelab.data.cifar import CIFAR10_CLASSES
+    from litelab.distill import load_teacher
+
+    air = resolve_config(None, {"source": "x"}, {}, recipe="esp-eye-air")
+    kd = resolve_config(None, {"source": "x"}, {}, recipe="esp-eye-kd")
+    assert kd.training.model == air.training.model == "airnet"
+    assert kd.training.model_options == air.training.model_options == {"widths": [64, 176, 176]}
+    assert (air.training.teacher, kd.training.teacher) == (None, "zoo:esp-eye")
+    assert kd.training.distill_targets == "cached-tta"
+    assert (kd.training.distill_temperature, kd.training.distill_alpha) == (4.0, 0.9)
+    assert kd.data.val_split == 0.0 and air.training.distill_targets is None
+    same = ("epochs", "optimizer", "learning_rate", "batch_size", "schedule", "augment", "tta")
+    assert all(getattr(kd.training, k) == getattr(air.training, k) for k in same)
+    teacher = load_teacher(kd.training.teacher, 32, list(CIFAR10_CLASSES))
+    assert teacher.labels == list(CIFAR10_CLASSES)

@@ -71,6 +71,21 @@ RECIPES: dict[str, dict[str, Any]] = {
         "data": {"val_split": 0.0},
         "training": {"model": "airnet", "model_options": {"widths": [64, 176, 176]}, "epochs": 20},
     },
+    "esp-eye-kd": {
+        "description": "the esp-eye-air recipe (airnet at widths 64, 176, 176, 20 epochs) "
+        "taught by zoo:esp-eye, its own architecture (born-again distillation; soft targets "
+        "cached as the teacher's mean on each image and its mirror, T 4, alpha 0.9): issue 16 "
+        "goal 3 (benchmarks/fast_recipe.py --recipe esp-eye-kd; chosen on a validation split "
+        "by benchmarks/val_probe.py)",
+        "data": {"val_split": 0.0},
+        "training": {
+            "model": "airnet",
+            "model_options": {"widths": [64, 176, 176]},
+            "epochs": 20,
+            "teacher": "zoo:esp-eye",
+            "distill_targets": "cached-tta",
+        },
+    },
     "esp-eye": {
         "description": "fastnet on the whole training split, 30 epochs of one-cycle SGD: the "
         "fast recipe run longer, an int8 model whose arena fits the ESP32's largest internal "
