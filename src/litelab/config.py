@@ -34,6 +34,9 @@ DISTILL_DEFAULTS = {"distill_temperature": 4.0, "distill_alpha": 0.9, "distill_t
 DISTILL_TARGETS = ("cached", "cached-tta", "augmented")
 
 
+# esp-eye-air's network and length, which esp-eye-kd reuses with a teacher
+_ESP_EYE_AIR = {"model": "airnet", "model_options": {"widths": [64, 176, 176]}, "epochs": 20}
+
 # Named recipes: a model plus the data and training settings that make a goal of issue 4.
 # Each was measured by the benchmark named in its description.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -69,7 +72,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "ESP32's largest internal RAM block) for 20 epochs of the best recipe on the whole "
         "training split: issue 16 goal 3 (benchmarks/fast_recipe.py --recipe esp-eye-air)",
         "data": {"val_split": 0.0},
-        "training": {"model": "airnet", "model_options": {"widths": [64, 176, 176]}, "epochs": 20},
+        "training": _ESP_EYE_AIR,
     },
     "esp-eye-kd": {
         "description": "the esp-eye-air recipe (airnet at widths 64, 176, 176, 20 epochs) "
@@ -78,13 +81,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "goal 3 (benchmarks/fast_recipe.py --recipe esp-eye-kd; chosen on a validation split "
         "by benchmarks/val_probe.py)",
         "data": {"val_split": 0.0},
-        "training": {
-            "model": "airnet",
-            "model_options": {"widths": [64, 176, 176]},
-            "epochs": 20,
-            "teacher": "zoo:esp-eye",
-            "distill_targets": "cached-tta",
-        },
+        "training": {**_ESP_EYE_AIR, "teacher": "zoo:esp-eye", "distill_targets": "cached-tta"},
     },
     "esp-eye": {
         "description": "fastnet on the whole training split, 30 epochs of one-cycle SGD: the "
