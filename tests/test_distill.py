@@ -4,6 +4,7 @@ student alone, resuming, and the one-line errors. Real trainings on the toy colo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import zipfile
 
@@ -19,6 +20,7 @@ from litelab.inference import predict_probs
 from litelab.jobs import run
 from litelab.models import build_model
 from litelab.train import train
+from litelab.zoo.publish import publish
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +60,8 @@ def test_a_run_with_a_teacher_records_it_and_saves_the_student_alone(
     assert teacher["source"] == str(teacher_run)
     assert (teacher["temperature"], teacher["alpha"], teacher["targets"]) == (3.0, 0.9, "cached")
     assert teacher["params"] == build_model("lenet5", (32, 32, 3), 2).count_params()
+    digest = hashlib.sha256((teacher_run / "model.keras").read_bytes()).hexdigest()
+    assert teacher["sha256"] == digest  # the very file that taught it
     saved = keras.models.load_model(out / "model.keras")
     assert not isinstance(saved, Distiller)
     assert saved.count_params() == build_model("tiny", (32, 32, 3), 2).count_params()
@@ -133,11 +137,22 @@ def test_a_distilled_run_resumes_with_its_teacher(teacher_run, toy_colours, tmp_
     with pytest.raises(KeyboardInterrupt):
         run(cfg, data=toy_colours, callbacks=[StopAfterEpochs(1)], **quiet)
     (run_dir,) = tmp_path.iterdir()
-    result = run(resume=run_dir, data=toy_colours, **quiet)
+    result = run(resume=run_dir, data=toy_colours, progress=False, verbose=0)  # evaluated
     assert result.metrics["epochs_run"] == 2
     assert result.metrics["teacher"]["source"] == str(teacher_run)
+    digest = hashlib.sha256((teacher_run / "model.keras").read_bytes()).hexdigest()
+    assert result.metrics["teacher"]["sha256"] == digest  # through the checkpoint too
     assert not isinstance(result.model, Distiller)
     assert len((run_dir / "history.csv").read_text().splitlines()) == 3
+    # its zoo card says which teacher file taught it: the teacher may be the very zoo
+    # entry that the student replaces
+    entry = publish(
+        run_dir, "student", data=toy_colours, goal="a test", command="litelab run",
+        root=tmp_path / "zoo",
+    )  # fmt: skip
+    card = json.loads((entry.folder / "card.json").read_text())
+    assert card["training"]["teacher"] == result.metrics["teacher"]
+    assert "init" not in card["training"]
 
 
 def test_a_teacher_of_other_classes_is_a_one_line_error(teacher_run, toy_npz, tmp_path, capsys):

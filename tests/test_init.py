@@ -3,7 +3,9 @@ freezing and fine-tuning, what the run records, and the one-line errors."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,6 +18,7 @@ from litelab.inference import load_model
 from litelab.jobs import run
 from litelab.models.init import class_layer, init_model, source_model_name
 from litelab.models.transfer import backbone_of
+from litelab.zoo import resolve
 
 
 def _weights(model):
@@ -50,6 +53,7 @@ def test_a_frozen_start_trains_only_the_new_layer_and_records_it(toy_colours, tm
     metrics = json.loads((tmp_path / "frozen" / "metrics.json").read_text())
     assert metrics["init"] == {
         "source": "zoo:mcu",
+        "sha256": hashlib.sha256(Path(resolve("zoo:mcu")).read_bytes()).hexdigest(),
         "reused_params": 70_384,
         "new_params": 64 * 2 + 2,
         "freeze_backbone": True,

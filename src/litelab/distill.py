@@ -44,6 +44,7 @@ import tensorflow as tf
 from keras import ops
 
 from litelab.errors import LitelabError
+from litelab.files import sha256_file
 
 EPSILON = 1e-7
 
@@ -67,6 +68,7 @@ class Distiller(keras.Model):
         teacher: keras.Model,
         temperature: float = 4.0,
         alpha: float = 0.9,
+        teacher_sha256: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -75,6 +77,7 @@ class Distiller(keras.Model):
         self.teacher.trainable = False
         self.temperature = float(temperature)
         self.alpha = float(alpha)
+        self.teacher_sha256 = teacher_sha256  # the teacher file's, kept through checkpoints
 
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)
@@ -108,6 +111,7 @@ class Distiller(keras.Model):
             "teacher": keras.saving.serialize_keras_object(self.teacher),
             "temperature": self.temperature,
             "alpha": self.alpha,
+            "teacher_sha256": self.teacher_sha256,
         }
 
     @classmethod
@@ -165,6 +169,7 @@ class Teacher:
     source: str
     path: Path
     labels: list[str] | None
+    sha256: str  # of the file at load time, so a run says which teacher taught it
 
 
 def load_teacher(ref: str | Path, image_size: int, classes: list[str]) -> Teacher:
@@ -191,12 +196,14 @@ def load_teacher(ref: str | Path, image_size: int, classes: list[str]) -> Teache
             "a teacher must know the student's classes, in the same order"
         )
     model.trainable = False
-    return Teacher(model, str(ref), path, labels)
+    return Teacher(model, str(ref), path, labels, sha256_file(path))
 
 
 def wrap(student: keras.Model, teacher: Teacher, temperature: float, alpha: float) -> Distiller:
     """The student inside a :class:`Distiller` with ``teacher``; built, ready to compile."""
-    distiller = Distiller(student, teacher.model, temperature, alpha, name="distiller")
+    distiller = Distiller(
+        student, teacher.model, temperature, alpha, teacher.sha256, name="distiller"
+    )
     distiller(keras.ops.zeros((1, *student.inputs[0].shape[1:])))  # build before compile
     return distiller
 
@@ -237,4 +244,5 @@ def record(cfg: Any, model: keras.Model) -> dict[str, Any]:
     }
     if isinstance(model, Distiller):
         info["params"] = int(model.teacher.count_params())
+        info["sha256"] = model.teacher_sha256
     return {"teacher": info}

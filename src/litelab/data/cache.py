@@ -22,7 +22,7 @@ import numpy as np
 
 from litelab.data.splits import Part
 from litelab.errors import LitelabError
-from litelab.files import atomic_path
+from litelab.files import atomic_path, sha256_file
 
 FORMAT_VERSION = 2  # 2: a checksum of the arrays in meta
 _SPLITS = ("train", "test")
@@ -35,19 +35,11 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "litelab"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cache_key(path: Path, image_size: int, files: list[tuple[str, os.stat_result]] | None) -> str:
     """The key of a source: content hash of a file, or ``files`` (name, stat) of a folder."""
     digest = hashlib.sha256(f"litelab-data-v{FORMAT_VERSION}|{image_size}|".encode())
     if files is None:
-        digest.update(b"file|" + _sha256_file(path).encode())
+        digest.update(b"file|" + sha256_file(path).encode())
     else:
         digest.update(b"dir|")
         for name, st in files:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from litelab.errors import LitelabError
+from litelab.files import sha256_file
 from litelab.firmware.sources import Tree, cache_root, lock
 
 MICRO = "tensorflow/lite/micro"
@@ -302,14 +303,6 @@ def library_digest_path(lib: Path) -> Path:
     return lib.with_name(lib.name + ".sha256")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def archive_library(lib: Path, objects: list[Path], ar: str) -> None:
     """Archive ``objects`` into ``lib`` (written beside and renamed: never a half library)
     and record its sha256 in :func:`library_digest_path`."""
@@ -325,7 +318,7 @@ def archive_library(lib: Path, objects: list[Path], ar: str) -> None:
     if done.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise LitelabError(f"archiving the TFLM library failed: {first_error(done.stderr)}")
-    sha = _sha256_file(tmp)
+    sha = sha256_file(tmp)
     digest.unlink(missing_ok=True)  # a stale sha256 never vouches for the new library
     tmp.replace(lib)
     digest_tmp = digest.with_name(f".{digest.name}.{os.getpid()}.tmp")
@@ -345,7 +338,7 @@ def cached_library_ok(lib: Path) -> bool:
     except OSError:
         return False
     try:
-        actual = _sha256_file(lib)
+        actual = sha256_file(lib)
     except OSError as exc:
         actual = f"unreadable: {type(exc).__name__}"
     if actual == recorded:

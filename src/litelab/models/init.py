@@ -20,28 +20,38 @@ from typing import Any
 import keras
 
 from litelab.errors import LitelabError
+from litelab.files import sha256_file
 from litelab.models.transfer import BACKBONE_LAYER, backbone_of
 
 HEAD_LAYER = "classes"
 _NO_WEIGHTS = (keras.layers.Activation, keras.layers.Softmax, keras.layers.Dropout)
 
 
+def source_path(ref: str | Path, flag: str) -> Path:
+    """The model file a run folder, a Keras model file or ``zoo:<name>`` stands for."""
+    from litelab.runs import Run
+    from litelab.zoo import is_zoo_ref, resolve
+
+    ref = str(ref)
+    if is_zoo_ref(ref):
+        return Path(resolve(ref))
+    path = Path(ref)
+    if not path.exists():
+        raise LitelabError(f"{flag} {ref}: not found (a run folder, .keras file or zoo:NAME)")
+    if path.is_dir() and Run.looks_like_run(path):
+        path = Run(path).model_path
+        if not path.is_file():
+            raise LitelabError(f"{flag} {ref}: the run has no model.keras (unfinished?)")
+    return path
+
+
 def load_source(ref: str | Path, flag: str) -> tuple[keras.Model, Path, list[str] | None]:
     """A trained model named by a run folder, a Keras model file or ``zoo:<name>``: the
     model, its file and its class names (None when no labels file goes with it)."""
     from litelab.inference import load_model
-    from litelab.runs import LABELS_FILE, Run
-    from litelab.zoo import is_zoo_ref, resolve
+    from litelab.runs import LABELS_FILE
 
-    ref = str(ref)
-    path = Path(resolve(ref)) if is_zoo_ref(ref) else Path(ref)
-    if not is_zoo_ref(ref):
-        if not path.exists():
-            raise LitelabError(f"{flag} {ref}: not found (a run folder, .keras file or zoo:NAME)")
-        if path.is_dir() and Run.looks_like_run(path):
-            path = Run(path).model_path
-            if not path.is_file():
-                raise LitelabError(f"{flag} {ref}: the run has no model.keras (unfinished?)")
+    path = source_path(ref, flag)
     model = load_model(path)
     labels_path = path.parent / LABELS_FILE
     labels = None
@@ -115,6 +125,7 @@ def record(cfg: Any, model: keras.Model) -> dict[str, Any]:
     return {
         "init": {
             "source": str(cfg.init),
+            "sha256": sha256_file(source_path(cfg.init, "--init")),
             "reused_params": reused,
             "new_params": int(model.count_params()) - reused,
             "freeze_backbone": bool(cfg.freeze_backbone),

@@ -128,6 +128,7 @@ def publish(
             "epochs_run": metrics.get("epochs_run"),
             "num_train": metrics.get("num_train"),
             "train_images_per_second": metrics.get("train_images_per_second"),
+            **{k: metrics[k] for k in ("teacher", "init") if k in metrics},  # which file taught it
             "cpu": cpu_name(),
             "versions": metrics.get("versions", versions()),
         },
