@@ -103,3 +103,20 @@ def test_bad_starts_are_one_line_errors(toy_npz, tmp_path, capsys):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     with pytest.raises(LitelabError, match="expects input shape"):
         init_model("zoo:mcu", (64, 64, 3), 2)
+
+
+def test_recording_a_start_whose_file_is_gone_never_fails(tmp_path):
+    """The record is written after a long training: a source deleted meanwhile gives no
+    hash, not an error that would lose the trained model; a present one gives its hash."""
+    import types
+
+    from litelab.models import build_model
+    from litelab.models.init import record
+
+    model = build_model("tiny", (32, 32, 3), 2)
+    path = tmp_path / "start.keras"
+    path.write_bytes(b"not really a model, but a file with bytes")
+    cfg = types.SimpleNamespace(init=str(path), freeze_backbone=False)
+    assert record(cfg, model)["init"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.unlink()
+    assert record(cfg, model)["init"]["sha256"] is None

@@ -116,6 +116,15 @@ def check_model_name(ref: str | Path, model: str) -> None:
         )
 
 
+def _sha256_or_none(ref: str | Path) -> str | None:
+    """The source file's sha256, or None once it is gone: recording a finished training
+    must never fail on it (the trained model is saved after this)."""
+    try:
+        return sha256_file(source_path(ref, "--init"))
+    except (LitelabError, OSError):
+        return None
+
+
 def record(cfg: Any, model: keras.Model) -> dict[str, Any]:
     """What metrics.json says about the start (empty without ``--init``)."""
     if not cfg.init:
@@ -125,7 +134,7 @@ def record(cfg: Any, model: keras.Model) -> dict[str, Any]:
     return {
         "init": {
             "source": str(cfg.init),
-            "sha256": sha256_file(source_path(cfg.init, "--init")),
+            "sha256": _sha256_or_none(cfg.init),
             "reused_params": reused,
             "new_params": int(model.count_params()) - reused,
             "freeze_backbone": bool(cfg.freeze_backbone),
