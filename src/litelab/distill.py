@@ -202,7 +202,7 @@ def load_teacher(ref: str | Path, image_size: int, classes: list[str]) -> Teache
 def wrap(student: keras.Model, teacher: Teacher, temperature: float, alpha: float) -> Distiller:
     """The student inside a :class:`Distiller` with ``teacher``; built, ready to compile."""
     distiller = Distiller(
-        student, teacher.model, temperature, alpha, teacher.sha256, name="distiller"
+        student, teacher.model, temperature, alpha, teacher_sha256=teacher.sha256, name="distiller"
     )
     distiller(keras.ops.zeros((1, *student.inputs[0].shape[1:])))  # build before compile
     return distiller
