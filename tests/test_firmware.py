@@ -123,6 +123,8 @@ def test_host_build_is_bit_exact_with_tflm_python(host_report):
     assert fw["mode"] == "host" and fw["images"] == 20
     assert fw["inputs_identical"] == 20  # main.cc's FillInput made the expected tensor
     assert fw["bit_exact_with_tflm_python"] == 20, fw["differing_images"]
+    assert fw["flip_tta"] is False and fw["same_class_as_tflm_python"] == 20
+    assert "constexpr bool kFlipTta = false;" in (out / "main" / "main.cc").read_text()
     assert fw["same_class_as_litert"] >= 18
     # the program's own arena use: at most what it allocates, near what litelab measured
     assert 0.8 * report["arena_bytes"] <= fw["arena_used_bytes"] <= report["arena_allocated"]
@@ -157,13 +159,28 @@ def test_second_build_of_a_configuration_comes_from_the_cache(host_report, fw_en
 @needs_sources
 @needs_arm
 def test_qemu_cortex_m4_gives_the_host_build_s_classes(host_report, fw_env, tmp_path, capsys):
+    """With --flip-tta: both builds run each frame and its mirror; every pass is compared."""
     report = _deploy(
-        tmp_path / "m4", "--target", "cortex-m4", "--verify", "qemu", images=10, capsys=capsys
+        tmp_path / "m4",
+        "--target",
+        "cortex-m4",
+        "--verify",
+        "qemu",
+        "--flip-tta",
+        images=10,
+        capsys=capsys,
     )
     fw = report["firmware"]
     assert fw["machine"] == "mps2-an386" and fw["images"] == 10
+    assert fw["passes_per_frame"] == 2 and fw["same_bytes_as_host"] == 10
     assert fw["same_class_as_host"] == 10
-    assert fw["host"]["bit_exact_with_tflm_python"] == 10
+    host = fw["host"]
+    assert host["flip_tta"] and host["inputs_identical"] == 10  # both passes' input tensors
+    assert host["bit_exact_with_tflm_python"] == 10  # both passes' outputs
+    assert host["same_class_as_tflm_python"] == 10  # the top class of the summed scores
+    assert report["flip_tta"] and report["tflm_accuracy_flip_tta"] is not None
+    assert "constexpr bool kFlipTta = true;" in (tmp_path / "m4" / "main" / "main.cc").read_text()
+    assert "flip TTA" in (tmp_path / "m4" / "README.md").read_text()
     mem = fw["memory"]
     # the model's bytes are in flash, the arena in RAM, as the linked ELF says
     assert mem["rodata"] > report["model_bytes"] and mem["flash"] < report["model_bytes"] + 400_000
@@ -327,3 +344,21 @@ def test_program_inputs_are_litelab_s_own_quantized_inputs():
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     expected = model.quantize_input(x)
     assert np.array_equal(program_inputs(x, io, 1.0), expected)
+
+
+def test_a_flip_tta_program_s_mirror_lines_are_read_and_must_cover_every_frame():
+    from litelab.firmware.program import parse_output
+
+    head = "tensor arena: 1000 bytes used of 2000 (litelab measured 990)\nticks per second: 1000\n"
+    frame = "frame {i}: top class: cat (3), score 0.500, ticks 7, input 0000000{i}, output 0a{i}f\n"
+    mirror = "frame {i} mirror: ticks 9, input 0000001{i}, output 0b{i}e\n"
+    text = head + "".join(mirror.format(i=i) + frame.format(i=i) for i in range(2))
+    run = parse_output(text, 2, "prog")
+    assert run.outputs.tolist() == [[0x0A, 0x0F], [0x0A, 0x1F]]
+    assert run.mirror_outputs.tolist() == [[0x0B, 0x0E], [0x0B, 0x1E]]
+    assert run.mirror_input_hashes == [0x10, 0x11] and run.mirror_ticks.tolist() == [9, 9]
+    assert run.all_outputs.tolist() == [[0x0A, 0x0F, 0x0B, 0x0E], [0x0A, 0x1F, 0x0B, 0x1E]]
+    plain = parse_output(head + frame.format(i=0), 1, "prog")
+    assert plain.mirror_outputs is None and plain.all_outputs is plain.outputs
+    with pytest.raises(LitelabError, match="mirror passes for 1 of 2 frames"):
+        parse_output(head + mirror.format(i=0) + frame.format(i=0) + frame.format(i=1), 2, "prog")

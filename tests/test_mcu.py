@@ -132,6 +132,26 @@ def test_float_model_runs_on_tflm_with_a_note():
     assert "float32" in report.notes[0] and "int8" in report.notes[0]
 
 
+def test_flip_tta_runs_each_image_s_mirror_through_tflm(baseline_int8):
+    """check_tflm(flip_tta=True): the second pass is TFLM on the left-right mirror images,
+    exactly, and the TTA scores are the two passes' mean (what --flip-tta's program sums)."""
+    data, _ = baseline_int8
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    x[0] = np.concatenate([x[0, :, :16], x[0, :, :16][:, ::-1]], axis=1)  # its own mirror
+    calls = []
+    report = check_tflm(data, images=x, flip_tta=True, progress=lambda *a: calls.append(a))
+    assert calls == [(6, 12), (12, 12)]  # each pass' Invokes, counted over both passes
+    mirrored = check_tflm(data, images=np.ascontiguousarray(x[:, :, ::-1]))
+    assert np.array_equal(report.tflm_flip_scores, mirrored.tflm_scores)
+    assert np.array_equal(report.tflm_tta_scores, (report.tflm_scores + mirrored.tflm_scores) / 2)
+    assert np.array_equal(report.tflm_scores[0], report.tflm_flip_scores[0])
+    assert not np.array_equal(report.tflm_scores[1:], report.tflm_flip_scores[1:])
+    plain = check_tflm(data, images=x)
+    assert plain.tflm_flip_scores is None and plain.tflm_tta_scores is None
+    assert np.array_equal(plain.tflm_scores, report.tflm_scores)
+
+
 def test_baseline_int8_runs_on_tflm_like_litert(baseline_int8):
     data, keras_macs = baseline_int8
     from litelab.export.inspect import inspect_tflite
@@ -249,7 +269,9 @@ def _compile_and_run(project: Path, tmp_path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines())
 
 
-def _render(data: bytes, classes: list[str], target: str = "esp-eye") -> dict[str, str]:
+def _render(
+    data: bytes, classes: list[str], target: str = "esp-eye", flip_tta: bool = False
+) -> dict[str, str]:
     return csource.render_project(
         data,
         classes=classes,
@@ -259,6 +281,7 @@ def _render(data: bytes, classes: list[str], target: str = "esp-eye") -> dict[st
         input_scale=255.0,
         target=get_target(target),
         facts={"quantization": "int8", "macs": 12_501_632, "verdict_line": "esp-eye: fits"},
+        flip_tta=flip_tta,
     )
 
 
@@ -454,13 +477,15 @@ extern "C" void* heap_caps_aligned_alloc(size_t alignment, size_t size, unsigned
 
 
 @needs_gxx
+@pytest.mark.parametrize("flip_tta", [False, True], ids=["one-pass", "flip-tta"])
 @pytest.mark.parametrize("defines", [[], ["-DESP_PLATFORM"]])
-def test_board_program_compiles_against_an_api_stub(tmp_path, defines):
+def test_board_program_compiles_against_an_api_stub(tmp_path, defines, flip_tta):
     stubs = tmp_path / "stubs"
     for rel, text in _STUBS.items():
         (stubs / rel).parent.mkdir(parents=True, exist_ok=True)
         (stubs / rel).write_text(text)
-    project = csource.write_project(tmp_path / "p", _render(b"TFL3" * 10, ["a", "b"]))
+    files = _render(b"TFL3" * 10, ["a", "b"], flip_tta=flip_tta)
+    project = csource.write_project(tmp_path / "p", files)
     subprocess.run(
         ["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", *defines]
         + [f"-I{stubs}", f"-I{project / 'main'}", str(project / "main" / "main.cc")],

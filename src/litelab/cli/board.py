@@ -96,6 +96,12 @@ def add_deploy_parser(sub) -> argparse.ArgumentParser:
         help="TFLite Micro sources for --verify: a source tree or a folder of the pinned "
         "archives (default $LITELAB_TFLM_DIR, else litelab's cache, else a download)",
     )
+    p.add_argument(
+        "--flip-tta",
+        action="store_true",
+        help="the program classifies each frame and its mirror image and averages the two "
+        "(flip TTA: twice the inference time, the same arena); the checks measure it too",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines from --verify")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
@@ -119,6 +125,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         images=args.images,
         tflm=args.tflm,
         quiet=args.quiet,
+        flip_tta=args.flip_tta,
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -189,8 +189,12 @@ def render_project(
     target: Any,
     facts: dict[str, Any] | None = None,
     source: str = "model.tflite",
+    flip_tta: bool = False,
 ) -> dict[str, str]:
     """The project's files as {relative path: text}.
+
+    With ``flip_tta`` the program classifies each frame and its mirror image and averages
+    the two outputs (``kFlipTta`` in main.cc).
 
     ``ops`` are the distinct op names the model uses (each gets one resolver registration),
     ``arena_bytes`` the measured arena; ``facts`` (quantization, macs, verdict line,
@@ -230,6 +234,7 @@ def render_project(
         input_scale=f"{input_scale:g}",
         pixel_to_input=repr(float(input_scale) / 255.0),
         op_count=max(1, len(ops)),
+        flip_tta="true" if flip_tta else "false",
         registrations="\n".join(registrations),
     )
     files = {f"main/{k}": v for k, v in model_data_files(data, source).items()}
@@ -276,6 +281,8 @@ def _readme(
         rows.append(("MACs per inference", f"{facts['macs']:,}"))
     if facts.get("agreement_line"):
         rows.append(("TFLM vs LiteRT", facts["agreement_line"]))
+    if facts.get("flip_tta_line"):
+        rows.append(("flip TTA (`kFlipTta` in main.cc)", facts["flip_tta_line"]))
     summary = ["| | |", "| --- | --- |"] + [f"| {key} | {value} |" for key, value in rows]
     if facts.get("verdict_line"):
         summary = ["**Verdict:** " + facts["verdict_line"], ""] + summary

@@ -50,6 +50,7 @@ class DeployOptions:
     images: int = 50  # test images for --verify
     tflm: str | None = None  # TFLM source tree or archives folder (else $LITELAB_TFLM_DIR...)
     quiet: bool = True  # no progress lines from the --verify builds
+    flip_tta: bool = False  # the program classifies each frame and its mirror image, averaged
 
 
 def inspect_path(path: str | Path) -> dict[str, Any]:
@@ -210,11 +211,15 @@ def deploy(source: str | Path | None, **options: Any) -> dict[str, Any]:
 
     ds = dataset() if opts.check_images > 0 else None
     images = ds.x_test[: opts.check_images] if ds is not None else None
-    report = check_tflm(source.data, images=images, input_scale=scale, where=source.label)
-    accuracy = None
+    report = check_tflm(
+        source.data, images=images, input_scale=scale, where=source.label, flip_tta=opts.flip_tta
+    )
+    accuracy = accuracy_tta = None
     if ds is not None and report.tflm_scores is not None:
         y = ds.y_test[: len(report.tflm_scores)]
         accuracy = float(np.mean(report.tflm_scores.argmax(1) == y))
+        if report.tflm_tta_scores is not None:
+            accuracy_tta = float(np.mean(report.tflm_tta_scores.argmax(1) == y))
     v = verdict(
         len(source.data),
         report.arena_bytes,
@@ -248,8 +253,12 @@ def deploy(source: str | Path | None, **options: Any) -> dict[str, Any]:
             "verdict_details": verdict_markdown(v),
             "agreement_line": agreement,
             "input_line": _input_line(inp, scale),
+            "flip_tta_line": _flip_tta_line(accuracy, accuracy_tta, report.images_checked)
+            if opts.flip_tta
+            else None,
         },
         source=Path(source.label).name,
+        flip_tta=opts.flip_tta,
     )
     if opts.out:
         out = Path(opts.out)
@@ -276,6 +285,8 @@ def deploy(source: str | Path | None, **options: Any) -> dict[str, Any]:
         "max_abs_diff": report.max_abs_diff,
         "mean_abs_diff": report.mean_abs_diff,
         "tflm_accuracy": accuracy,
+        "flip_tta": opts.flip_tta,
+        "tflm_accuracy_flip_tta": accuracy_tta,
         "data_source": ds.source if ds is not None else None,
         "notes": report.notes,
         "verdict": v,
@@ -295,6 +306,7 @@ def deploy(source: str | Path | None, **options: Any) -> dict[str, Any]:
             io=report.input,
             input_scale=scale,
             arena=report.arena_bytes,
+            flip_tta=opts.flip_tta,
             tflm=opts.tflm,
             progress=None if opts.quiet else _progress,
         )
@@ -320,6 +332,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _flip_tta_line(plain: float | None, tta: float | None, images: int) -> str:
+    line = "on: each frame and its mirror image, scores averaged (2 inferences a frame)"
+    if plain is not None and tta is not None:
+        line += (
+            f"; TFLM top-1 accuracy {100 * tta:.1f}% with it, {100 * plain:.1f}% without, "
+            f"on {images} test images"
+        )
+    return line
+
+
 def _input_line(i: dict[str, Any], input_scale: float) -> str:
     quant = f" scale {i['scale']:g} zero point {i['zero_point']}" if i["scale"] else ""
     return f"{i['dtype']} {i['shape']}{quant}; pixels fed as value / 255 * {input_scale:g}"
@@ -342,6 +364,8 @@ def format_deploy(r: dict[str, Any]) -> str:
         acc = ""
         if r["tflm_accuracy"] is not None:
             acc = f"; TFLM top-1 accuracy {100 * r['tflm_accuracy']:.1f}%"
+            if r.get("tflm_accuracy_flip_tta") is not None:
+                acc += f", {100 * r['tflm_accuracy_flip_tta']:.1f}% with flip TTA"
         lines.append(
             f"TFLM vs LiteRT on {r['images_checked']} test images: top-1 agreement "
             f"{100 * r['top1_agreement']:.1f}%, output difference max {r['max_abs_diff']:.4g} "
@@ -354,6 +378,11 @@ def format_deploy(r: dict[str, Any]) -> str:
     lines.append(f"verdict: {r['verdict']['line']}")
     if r["verdict"].get("latency"):
         lines.append(r["verdict"]["latency"]["line"])
+    if r.get("flip_tta"):
+        lines.append(
+            "flip TTA: the program classifies each frame and its mirror image and averages "
+            "them: 2 inferences a frame (twice the latency of one), the same arena"
+        )
     if r.get("firmware"):
         lines.append(f"verify: {r['firmware']['line']}")
         if r["firmware"].get("esp_nn", {}).get("line"):

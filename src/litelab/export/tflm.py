@@ -10,6 +10,7 @@ TFLM's outputs on real images with LiteRT's. The boards and the verdict that set
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class TflmReport:
     max_abs_diff: float | None = None  # of the dequantized outputs
     mean_abs_diff: float | None = None
     tflm_scores: np.ndarray | None = field(default=None, repr=False)
+    # with flip_tta: TFLM's scores on each image's mirror image (a second Invoke per image)
+    tflm_flip_scores: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +56,13 @@ class TflmReport:
             "mean_abs_diff": self.mean_abs_diff,
             "notes": self.notes,
         }
+
+    @property
+    def tflm_tta_scores(self) -> np.ndarray | None:
+        """Flip TTA's scores: the mean of each image's and its mirror's (None without)."""
+        if self.tflm_scores is None or self.tflm_flip_scores is None:
+            return None
+        return (self.tflm_scores + self.tflm_flip_scores) / np.float32(2)
 
 
 class _TflmFailure(Exception):
@@ -315,12 +325,18 @@ def check_tflm(
     input_scale: float = 1.0,
     litert_scores: np.ndarray | None = None,
     where: str = "model",
+    flip_tta: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TflmReport:
     """Load ``tflite_bytes`` with TFLite Micro, measure its arena, compare it with LiteRT.
 
     ``images`` (uint8, N x H x W x C) are fed to both runtimes, quantized with the input
     tensor's scale and zero point after scaling pixels by ``input_scale / 255``; give
-    ``litert_scores`` (N x classes) to skip the LiteRT run. An op TFLM lacks, or a kernel
+    ``litert_scores`` (N x classes) to skip the LiteRT run. With ``flip_tta`` each image's
+    mirror image (left-right) runs too, as the board program does with ``--flip-tta``:
+    ``report.tflm_tta_scores`` is the mean of the two passes. ``progress(done, total)`` is
+    called every 500 Invokes and at the end (TFLM's reference kernels take minutes for a
+    whole test split). An op TFLM lacks, or a kernel
     that refuses the model (hybrid/float16 models), is a LitelabError naming the op.
 
     Expect the top class to agree but the scores to differ by a few output steps: TFLM runs
@@ -367,20 +383,15 @@ def check_tflm(
             f"{where} expects images of shape {expected}, got {tuple(images.shape[1:])}"
         )
     q = quantize_images(images, inp, input_scale)
-    scores = np.empty((len(images), int(np.prod(out["shape"][1:]))), np.float32)
-    with capture_stderr() as log:
-        try:
-            for i in range(len(images)):
-                interp.set_input(q[i : i + 1], 0)
-                interp.invoke()
-                scores[i] = _dequantize(np.asarray(interp.get_output(0)), out).reshape(-1)
-        except (RuntimeError, ValueError) as exc:
-            failed: Exception | None = exc
-        else:
-            failed = None
-    if failed is not None:
-        reason = _log_reason((log[0] if log else "") + "\n" + str(failed))
-        raise LitelabError(f"TFLite Micro failed to run {where} on test image {i}: {reason}")
+    total = len(q) * (2 if flip_tta else 1)
+    tick = None if progress is None else (lambda done: progress(done, total))
+    scores = _invoke_all(interp, q, out, where, "test image", tick)
+    if flip_tta:  # the board program's --flip-tta: the mirror image, W reversed, a second pass
+        mirrored = quantize_images(images[:, :, ::-1], inp, input_scale)
+        after = None if tick is None else (lambda done: tick(len(q) + done))
+        report.tflm_flip_scores = _invoke_all(
+            interp, mirrored, out, where, "mirrored test image", after
+        )
     if litert_scores is None:
         from litelab.export.litert import TFLiteModel
 
@@ -395,6 +406,40 @@ def check_tflm(
     report.mean_abs_diff = float(np.mean(np.abs(scores - litert_scores)))
     report.tflm_scores = scores
     return report
+
+
+def _invoke_all(
+    interp,
+    q: np.ndarray,
+    out: dict[str, Any],
+    where: str,
+    what: str,
+    tick: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """TFLM's dequantized scores (N x classes) for quantized inputs ``q``, one Invoke each;
+    ``tick(done)`` after every 500 and at the end, outside the stderr capture (TFLM's own
+    messages are captured, for the error line)."""
+    scores = np.empty((len(q), int(np.prod(out["shape"][1:]))), np.float32)
+    for start in range(0, len(q), _TICK):
+        with capture_stderr() as log:
+            try:
+                for i in range(start, min(start + _TICK, len(q))):
+                    interp.set_input(q[i : i + 1], 0)
+                    interp.invoke()
+                    scores[i] = _dequantize(np.asarray(interp.get_output(0)), out).reshape(-1)
+            except (RuntimeError, ValueError) as exc:
+                failed: Exception | None = exc
+            else:
+                failed = None
+        if failed is not None:
+            reason = _log_reason((log[0] if log else "") + "\n" + str(failed))
+            raise LitelabError(f"TFLite Micro failed to run {where} on {what} {i}: {reason}")
+        if tick is not None:
+            tick(min(start + _TICK, len(q)))
+    return scores
+
+
+_TICK = 500  # Invokes between progress calls
 
 
 def _explain(f: _TflmFailure, data: bytes, info: dict[str, Any], where: str) -> LitelabError:

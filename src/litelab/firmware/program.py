@@ -3,7 +3,8 @@
 ``write_sources`` puts the project files (``render_project``'s dict) in a build folder;
 ``parse_output`` reads the lines that the non-ESP ``main()`` prints: the arena it used, the
 tick rate, and per frame the top class, the ticks of one ``Invoke()``, the FNV-1a of the
-input tensor and the output tensor's bytes in hex.
+input tensor and the output tensor's bytes in hex; with flip TTA also, per frame, the same
+three for the mirror image's pass (a ``frame N mirror:`` line).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from importlib.resources import files as package_files
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +27,7 @@ _FRAME = re.compile(
     r"frame (\d+): top class: .* \((\d+)\), score \S+, ticks (\d+), input ([0-9a-f]{8}), "
     r"output ([0-9a-f]*)"
 )
+_MIRROR = re.compile(r"frame (\d+) mirror: ticks (\d+), input ([0-9a-f]{8}), output ([0-9a-f]*)")
 
 
 def harness_path(*parts: str) -> Path:
@@ -86,7 +89,7 @@ def frames_c_source(images: np.ndarray) -> str:
 class ProgramRun:
     """What one run of the program printed, parsed."""
 
-    classes: np.ndarray  # (N,) top class per frame
+    classes: np.ndarray  # (N,) top class per frame (of both passes' mean, with flip TTA)
     outputs: np.ndarray  # (N, output bytes) uint8: the output tensor, byte for byte
     input_hashes: list[int]
     ticks: np.ndarray  # (N,) ticks of Invoke() per frame
@@ -95,6 +98,17 @@ class ProgramRun:
     arena_bytes: int
     stack_used_bytes: int | None = None  # printed by the QEMU start-up code
     log: str = field(repr=False, default="")
+    # flip TTA's second pass, on each frame's mirror image (None: the program has no flip TTA)
+    mirror_outputs: np.ndarray | None = None
+    mirror_input_hashes: list[int] | None = None
+    mirror_ticks: np.ndarray | None = None
+
+    @property
+    def all_outputs(self) -> np.ndarray:
+        """(N, bytes) of every pass, the mirror pass' bytes after the plain pass'."""
+        if self.mirror_outputs is None:
+            return self.outputs
+        return np.concatenate([self.outputs, self.mirror_outputs], axis=1)
 
 
 def parse_output(text: str, expected_frames: int, where: str) -> ProgramRun:
@@ -110,6 +124,20 @@ def parse_output(text: str, expected_frames: int, where: str) -> ProgramRun:
     tps = _TPS.search(text)
     stack = _STACK.search(text)
     outputs = np.array([np.frombuffer(bytes.fromhex(m.group(5)), np.uint8) for m in frames])
+    mirrors = list(_MIRROR.finditer(text))
+    mirror: dict[str, Any] = {}
+    if mirrors:
+        if [int(m.group(1)) for m in mirrors] != [int(m.group(1)) for m in frames]:
+            raise LitelabError(
+                f"{where} printed mirror passes for {len(mirrors)} of {expected_frames} frames"
+            )
+        mirror = {
+            "mirror_outputs": np.array(
+                [np.frombuffer(bytes.fromhex(m.group(4)), np.uint8) for m in mirrors]
+            ),
+            "mirror_input_hashes": [int(m.group(3), 16) for m in mirrors],
+            "mirror_ticks": np.array([int(m.group(2)) for m in mirrors], dtype=np.int64),
+        }
     return ProgramRun(
         classes=np.array([int(m.group(2)) for m in frames]),
         outputs=outputs,
@@ -120,4 +148,5 @@ def parse_output(text: str, expected_frames: int, where: str) -> ProgramRun:
         arena_bytes=int(arena.group(2)),
         stack_used_bytes=int(stack.group(1)) if stack else None,
         log=text,
+        **mirror,
     )

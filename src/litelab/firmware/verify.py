@@ -76,16 +76,33 @@ def _python_tflm(data: bytes, inputs: np.ndarray, arena: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _litert_classes(data: bytes, inputs: np.ndarray) -> np.ndarray:
+def _litert_classes(data: bytes, *passes: np.ndarray) -> np.ndarray:
+    """LiteRT's top class per image, of the passes' summed scores (one pass, or flip TTA's
+    two: the inputs and their mirror images')."""
     from litelab.export.litert import TFLiteModel
 
     model = TFLiteModel(data, "model")
-    return np.array(
-        [
-            int(np.argmax(model.dequantize_output(model.run_raw(inputs[i : i + 1]))[0]))
-            for i in range(len(inputs))
-        ]
-    )
+    total = 0
+    for inputs in passes:
+        total = total + np.stack(
+            [
+                model.dequantize_output(model.run_raw(inputs[i : i + 1]))[0]
+                for i in range(len(inputs))
+            ]
+        )
+    return np.argmax(total, axis=1)
+
+
+def _scores(data: bytes, outputs: np.ndarray) -> np.ndarray:
+    """Output bytes (N, bytes) -> the scores main.cc's Score() computes, in float32."""
+    from litelab.export.litert import TFLiteModel
+
+    out = TFLiteModel(data, "model").output
+    raw = outputs.view(np.dtype(out["dtype"]))
+    scale, zero = out["quantization"]
+    if np.dtype(out["dtype"]).kind in "iu" and scale:
+        return (raw.astype(np.float32) - np.float32(zero)) * np.float32(scale)
+    return raw.astype(np.float32)
 
 
 def _work_dir(work: Path | None) -> Path:
@@ -105,8 +122,14 @@ def verify_host(
     work: Path | None = None,
     jobs: int | None = None,
     progress=None,
+    flip_tta: bool = False,
 ) -> dict[str, Any]:
-    """Build and run the program on this PC; compare it with TFLM (Python) and LiteRT."""
+    """Build and run the program on this PC; compare it with TFLM (Python) and LiteRT.
+
+    ``flip_tta``: the program was generated with ``--flip-tta``; each frame's mirror pass is
+    checked the same way (input hash, output bytes), and the top class against the class of
+    TFLM's two passes' summed scores.
+    """
     from litelab.firmware.host import build_host, run_host
     from litelab.firmware.sources import ESP_NN_PARTS, HOST_PARTS, find_tree
 
@@ -116,19 +139,35 @@ def verify_host(
     exe, lib = build_host(tree, files, work / "host", jobs=jobs, progress=progress)
     built = time.monotonic() - start
     run = run_host(exe, images)
-    expected = program_inputs(images, io, input_scale)
-    same_input = np.array(
-        [fnv1a32(expected[i].tobytes()) == h for i, h in enumerate(run.input_hashes)]
-    )
-    ref = _python_tflm(data, expected, arena)
-    exact = np.all(ref == run.outputs, axis=1) & same_input
-    litert = _litert_classes(data, expected)
+    if (run.mirror_outputs is not None) != flip_tta:
+        raise LitelabError(
+            "the host program " + ("has no" if flip_tta else "has a") + " flip-TTA mirror "
+            "pass, but the check was told " + ("it has one" if flip_tta else "it has none")
+        )
+    passes = [(images, run.input_hashes, run.outputs)]
+    if flip_tta:
+        passes.append((images[:, :, ::-1], run.mirror_input_hashes, run.mirror_outputs))
+    same_input = np.ones(len(images), bool)
+    exact = np.ones(len(images), bool)
+    tflm_scores = 0
+    inputs = []
+    for pictures, hashes, outputs in passes:
+        expected = program_inputs(pictures, io, input_scale)
+        inputs.append(expected)
+        same_input &= np.array([fnv1a32(expected[i].tobytes()) == h for i, h in enumerate(hashes)])
+        ref = _python_tflm(data, expected, arena)
+        exact &= np.all(ref == outputs, axis=1)
+        tflm_scores = tflm_scores + _scores(data, ref)
+    exact &= same_input
+    litert = _litert_classes(data, *inputs)
     result: dict[str, Any] = {
         "mode": "host",
         "kernels": "TFLM reference",
         "images": int(len(images)),
+        "flip_tta": flip_tta,
         "inputs_identical": int(same_input.sum()),
         "bit_exact_with_tflm_python": int(exact.sum()),
+        "same_class_as_tflm_python": int(np.sum(np.argmax(tflm_scores, axis=1) == run.classes)),
         "same_class_as_litert": int(np.sum(litert == run.classes)),
         "arena_used_bytes": run.arena_used_bytes,
         "arena_bytes": run.arena_bytes,
@@ -143,8 +182,10 @@ def verify_host(
         "differing_images": [int(i) for i in np.flatnonzero(~exact)][:20],
     }
     result["line"] = (
-        f"host build (TFLM reference kernels) on {len(images)} test images: "
-        f"{result['bit_exact_with_tflm_python']} bit-exact with TFLM's Python interpreter, "
+        f"host build (TFLM reference kernels) on {len(images)} test images"
+        + (" with flip TTA (2 passes each)" if flip_tta else "")
+        + f": {result['bit_exact_with_tflm_python']} bit-exact with TFLM's Python interpreter, "
+        f"{result['same_class_as_tflm_python']} same class as it, "
         f"{result['same_class_as_litert']} same class as LiteRT; arena_used_bytes "
         f"{run.arena_used_bytes:,}"
     )
@@ -169,7 +210,7 @@ def _esp_nn_host(tree, files, images, ref_run, work, jobs, progress, parts) -> d
         run = run_host(exe, images)
     except LitelabError as exc:
         return {"built": False, "reason": str(exc)}
-    exact = np.all(run.outputs == ref_run.outputs, axis=1)
+    exact = np.all(run.all_outputs == ref_run.all_outputs, axis=1)
     same = run.classes == ref_run.classes
     return {
         "built": True,
@@ -180,8 +221,8 @@ def _esp_nn_host(tree, files, images, ref_run, work, jobs, progress, parts) -> d
         "max_output_step_difference": int(
             np.max(
                 np.abs(
-                    run.outputs.view(np.int8).astype(int)
-                    - ref_run.outputs.view(np.int8).astype(int)
+                    run.all_outputs.view(np.int8).astype(int)
+                    - ref_run.all_outputs.view(np.int8).astype(int)
                 )
             )
         ),
@@ -225,7 +266,7 @@ def verify_qemu(
     run = run_qemu(elf, len(images), target)
     ran = time.monotonic() - start
     same_class = run.classes == host_run.classes
-    same_bytes = np.all(run.outputs == host_run.outputs, axis=1)
+    same_bytes = np.all(run.all_outputs == host_run.all_outputs, axis=1)
     insns = instructions(run)
     mem = memory(elf)
     machine = MACHINES[target]
@@ -241,6 +282,7 @@ def verify_qemu(
         "description": machine.description,
         "kernels": "CMSIS-NN",
         "images": int(len(images)),
+        "passes_per_frame": 1 if run.mirror_outputs is None else 2,  # 2: flip TTA
         "same_class_as_host": int(same_class.sum()),
         "same_bytes_as_host": int(same_bytes.sum()),
         "differing_images": [int(i) for i in np.flatnonzero(~same_bytes)][:20],
@@ -289,6 +331,7 @@ def verify_qemu(
         f"{result['same_bytes_as_host']} identical output bytes; flash {mem['flash']:,} B, "
         f"RAM {mem['ram']:,} B (arena {mem['arena']:,}, stack {mem['stack']:,} reserved); "
         f"{median:,.0f} instructions per inference; estimated {est} (1 instruction per cycle)"
+        + ("; flip TTA runs 2 inferences a frame" if run.mirror_outputs is not None else "")
     )
     return result
 
