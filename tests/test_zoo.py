@@ -77,6 +77,40 @@ def test_publish_never_overwrites_unless_asked(toy_zoo):
         publish(root, "other", data=data, goal="x", command="y", root=root)
 
 
+def test_flip_tta_is_measured_on_the_shipped_file_and_written_to_the_card(toy_zoo, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from litelab.export.tflm import check_tflm
+    from litelab.zoo.publish import measure_flip_tta
+
+    root, _, _, data = toy_zoo
+    shutil.copytree(root / "toy", tmp_path / "toy")
+    int8 = (tmp_path / "toy" / "model_int8.tflite").read_bytes()
+    row = measure_flip_tta("toy", data=data, root=tmp_path)
+    card = json.loads((tmp_path / "toy" / "card.json").read_text())
+    assert row["int8_tflm_accuracy"] == card["metrics"]["int8_tflm_accuracy"]
+    report = check_tflm(int8, images=data.x_test, flip_tta=True)
+    tta = float(np.mean(report.tflm_tta_scores.argmax(1) == data.y_test))
+    assert (
+        card["metrics"]["int8_tflm_accuracy_flip_tta"]
+        == row["int8_tflm_accuracy_flip_tta"]
+        == round(tta, 4)
+    )
+    assert card["metrics"]["int8_tflm_flip_tta_images"] == len(data.x_test)
+    assert "twice the latency" in card["flip_tta"]["note"]
+    assert (tmp_path / "toy" / "model_int8.tflite").read_bytes() == int8  # files untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]  # no .tmp / .old left
+    # a card whose single-pass figure the file does not give is refused, and kept
+    card["metrics"]["int8_tflm_accuracy"] = row["int8_tflm_accuracy"] + 0.5
+    (tmp_path / "toy" / "card.json").write_text(json.dumps(card))
+    before = (tmp_path / "toy" / "card.json").read_bytes()
+    with pytest.raises(LitelabError, match="not the one it describes"):
+        measure_flip_tta("toy", data=data, root=tmp_path)
+    assert (tmp_path / "toy" / "card.json").read_bytes() == before
+
+
 def test_zoo_lists_and_shows_entries(use_toy_zoo, capsys):
     assert main(["zoo"]) == 0
     out = capsys.readouterr().out

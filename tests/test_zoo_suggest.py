@@ -15,10 +15,13 @@ KB = 1024
 
 
 def write_zoo(root, cards):
-    for name, (acc, size, arena) in cards.items():
+    for name, (acc, size, arena, *flip) in cards.items():
         (root / name).mkdir(parents=True)
         card = {
-            "metrics": {"int8_tflm_accuracy": acc},
+            "metrics": {
+                "int8_tflm_accuracy": acc,
+                "int8_tflm_accuracy_flip_tta": (flip or [None])[0],
+            },
             "sizes": {"int8_bytes": size, "arena_bytes": arena, "macs": 1},
         }
         (root / name / "card.json").write_text(json.dumps(card))
@@ -55,6 +58,16 @@ def test_a_model_made_for_the_board_comes_first_once_it_ships(use_zoo):
     use_zoo({"mcu": (0.82, 81_696, 25_120), "esp-eye": (0.81, 400_000, 90_000)})
     assert fitting_models(get_target("esp-eye"))[0].name == "esp-eye"
     assert fitting_models(get_target("cortex-m-small"))[0].name == "mcu"
+
+
+def test_a_card_s_better_flip_tta_figure_suggests_deploying_with_it(use_zoo):
+    use_zoo({"esp-eye": (0.8791, 1_022_760, 96_072, 0.8893)})
+    message = str(no_model_error("esp-eye"))
+    assert "87.91% int8 through TFLite Micro, 88.93% with --flip-tta" in message
+    assert message.endswith("litelab deploy zoo:esp-eye --target esp-eye --flip-tta")
+    use_zoo({"esp-eye": (0.8791, 1_022_760, 96_072, 0.8700)})  # worse: not suggested
+    message = str(no_model_error("esp-eye"))
+    assert "flip" not in message and message.endswith("--target esp-eye")
 
 
 def test_no_model_fits_says_so(use_zoo, capsys):

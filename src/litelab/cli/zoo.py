@@ -52,12 +52,23 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     def num(v: Any) -> str:
         return f"{v:,}" if isinstance(v, int) else "-"
 
-    head = ("name", "test acc", "int8 TFLM", "params", "MACs", "int8 bytes", "arena", "train s")
+    head = (
+        "name",
+        "test acc",
+        "int8 TFLM",
+        "+flip TTA",
+        "params",
+        "MACs",
+        "int8 bytes",
+        "arena",
+        "train s",
+    )
     table = [head] + [
         (
             f"zoo:{r['name']}",
             pct(r["test_accuracy"]),
             pct(r["int8_tflm_accuracy"]),
+            pct(r.get("int8_tflm_accuracy_flip_tta")),
             num(r["params"]),
             num(r["macs"]),
             num(r["int8_bytes"]),

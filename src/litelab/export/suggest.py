@@ -5,7 +5,9 @@ board's own verdict (:func:`litelab.export.boards.verdict`) says which entries f
 running anything. Among those that fit, an entry made for the board (:data:`MADE_FOR`)
 comes first, then arenas in internal RAM before PSRAM, then int8 accuracy through TFLite
 Micro. For the ESP-EYE that is ``zoo:esp-eye`` (``benchmarks/fast_recipe.py --recipe
-esp-eye-air``); a zoo without it falls back to the most accurate entry that fits.
+esp-eye-air``); a zoo without it falls back to the most accurate entry that fits. Where the
+card measured flip TTA on the board (``benchmarks/flip_tta.py``) and it is more accurate, the
+command suggested deploys with ``--flip-tta``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Suggestion:
     int8_bytes: int
     arena_bytes: int
     verdict: dict[str, Any]
+    accuracy_flip_tta: float | None = None  # the card's, with the board's --flip-tta
 
 
 def fitting_models(target: Any) -> list[Suggestion]:
@@ -42,7 +45,16 @@ def fitting_models(target: Any) -> list[Suggestion]:
             continue
         v = verdict(size, arena, target)
         if v["fits"]:
-            found.append(Suggestion(row["name"], row.get("int8_tflm_accuracy"), size, arena, v))
+            found.append(
+                Suggestion(
+                    row["name"],
+                    row.get("int8_tflm_accuracy"),
+                    size,
+                    arena,
+                    v,
+                    row.get("int8_tflm_accuracy_flip_tta"),
+                )
+            )
 
     def rank(s: Suggestion) -> tuple:
         made_for = MADE_FOR.get(target.name) == s.name
@@ -73,8 +85,11 @@ def no_model_error(
         )
     s = best[0]
     acc = f"{100 * s.accuracy:.2f}% int8 through TFLite Micro, " if s.accuracy is not None else ""
+    flip = s.accuracy_flip_tta is not None and (s.accuracy or 0.0) < s.accuracy_flip_tta
+    if flip:
+        acc += f"{100 * s.accuracy_flip_tta:.2f}% with --flip-tta at twice the inference time, "
     return LitelabError(
         f"no model given; the best shipped model that fits {target.name} is zoo:{s.name} "
         f"({acc}{s.int8_bytes:,} B flatbuffer, {s.arena_bytes:,} B arena): "
-        f"litelab deploy zoo:{s.name}{flags}"
+        f"litelab deploy zoo:{s.name}{flags}{' --flip-tta' if flip else ''}"
     )

@@ -104,6 +104,7 @@ def summary_rows() -> list[dict[str, Any]]:
                 "model": c.get("model", ""),
                 "test_accuracy": m.get("test_accuracy"),
                 "int8_tflm_accuracy": m.get("int8_tflm_accuracy"),
+                "int8_tflm_accuracy_flip_tta": m.get("int8_tflm_accuracy_flip_tta"),
                 "params": s.get("params"),
                 "macs": s.get("macs"),
                 "int8_bytes": s.get("int8_bytes"),

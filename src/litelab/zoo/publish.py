@@ -61,10 +61,12 @@ def publish(
     root: str | Path | None = None,
     replace: bool = False,
     extra: dict[str, Any] | None = None,
+    progress=None,
 ) -> ZooEntry:
     """Write zoo entry ``name`` from ``run_dir``; ``data`` is the run's loaded Dataset.
 
-    ``tflm_images`` caps the test images run through TFLM (None: the whole test split).
+    ``tflm_images`` caps the test images run through TFLM (None: the whole test split);
+    ``progress(done, total)`` follows those Invokes (:func:`~litelab.export.tflm.check_tflm`).
     """
     from litelab.export.convert import convert, representative_images
     from litelab.export.inspect import inspect_tflite
@@ -91,7 +93,7 @@ def publish(
     int8 = convert(model, "int8", representative=rep, input_scale=1.0, int8_io=True)
     n = len(data.x_test) if tflm_images is None else min(tflm_images, len(data.x_test))
     start = time.perf_counter()
-    report = check_tflm(int8, images=data.x_test[:n], where=f"zoo:{name}")
+    report = check_tflm(int8, images=data.x_test[:n], where=f"zoo:{name}", progress=progress)
     tflm_seconds = time.perf_counter() - start
     tflm_acc = float(np.mean(report.tflm_scores.argmax(axis=1) == data.y_test[:n]))
     info = inspect_tflite(int8, f"zoo:{name}")
@@ -147,6 +149,83 @@ def publish(
     write_json(tmp / CARD, card)
     _swap_in(tmp, folder)
     return ZooEntry(name, folder, card)
+
+
+def measure_flip_tta(
+    name: str,
+    *,
+    data: Any,
+    root: str | Path | None = None,
+    tflm_images: int | None = None,
+    write: bool = True,
+    progress=None,
+) -> dict[str, Any]:
+    """Measure entry ``name``'s shipped int8 file through TFLM with and without flip TTA.
+
+    Flip TTA on the board is what ``litelab deploy --flip-tta`` generates: a second Invoke on
+    the frame's mirror image and the mean of the two outputs (twice the latency, the same
+    arena and flatbuffer). The single pass is measured again on the same images and must give
+    the card's ``int8_tflm_accuracy``, or the file is not the one the card describes.
+    ``progress(done, total)`` is check_tflm's, over the Invokes of both passes. With
+    ``write`` the card gets ``int8_tflm_accuracy_flip_tta`` beside it (swapped in by renames,
+    the model files untouched). Returns the figures.
+    """
+    from litelab.export.inspect import inspect_tflite
+    from litelab.export.tflm import check_tflm
+    from litelab.runs import versions
+    from litelab.zoo import get_entry
+
+    folder = Path(root) / name if root is not None else get_entry(name).folder
+    card_path, int8_path = folder / CARD, folder / INT8_FILE
+    if not card_path.is_file() or not int8_path.is_file():
+        raise LitelabError(f"zoo entry {folder} has no {CARD} or {INT8_FILE}")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    metrics = card.setdefault("metrics", {})
+    n = len(data.x_test) if tflm_images is None else min(tflm_images, len(data.x_test))
+    start = time.perf_counter()
+    int8 = int8_path.read_bytes()
+    report = check_tflm(
+        int8, images=data.x_test[:n], where=f"zoo:{name}", flip_tta=True, progress=progress
+    )
+    seconds = time.perf_counter() - start
+    y = data.y_test[:n]
+    plain = float(np.mean(report.tflm_scores.argmax(axis=1) == y))
+    tta = float(np.mean(report.tflm_tta_scores.argmax(axis=1) == y))
+    result = {
+        "name": name,
+        "images": n,
+        "int8_tflm_accuracy": round(plain, 4),
+        "int8_tflm_accuracy_flip_tta": round(tta, 4),
+        "card_int8_tflm_accuracy": metrics.get("int8_tflm_accuracy"),
+        "tflm_seconds": round(seconds, 1),
+        "int8_bytes": len(int8),
+        "arena_bytes": int(report.arena_bytes),
+        "macs": int(inspect_tflite(int8, f"zoo:{name}")["macs"]),
+    }
+    if metrics.get("int8_tflm_images") == n and metrics.get("int8_tflm_accuracy") != round(
+        plain, 4
+    ):
+        raise LitelabError(
+            f"zoo:{name}: TFLM now gives {plain:.4f} on the card's {n} images, the card says "
+            f"{metrics.get('int8_tflm_accuracy')}: the int8 file is not the one it describes"
+        )
+    if write:
+        metrics["int8_tflm_accuracy_flip_tta"] = result["int8_tflm_accuracy_flip_tta"]
+        metrics["int8_tflm_flip_tta_images"] = n
+        card["flip_tta"] = {
+            "note": "int8 through TFLM with two Invokes per image (the image and its mirror), "
+            "scores averaged: what `litelab deploy --flip-tta` builds for the board; twice "
+            "the latency, the same flatbuffer and arena",
+            "tflm_seconds": result["tflm_seconds"],
+            "versions": versions(),
+        }
+        tmp = folder.with_name(folder.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        shutil.copytree(folder, tmp)
+        write_json(tmp / CARD, card)
+        _swap_in(tmp, folder)
+    return result
 
 
 def republish_portable(name: str, *, root: str | Path | None = None) -> ZooEntry:
