@@ -371,3 +371,29 @@ def test_esp_eye_kd_recipe_is_the_esp_eye_air_recipe_taught_by_its_own_shipped_m
     assert all(getattr(kd.training, k) == getattr(air.training, k) for k in same)
     teacher = load_teacher(kd.training.teacher, 32, list(CIFAR10_CLASSES))
     assert teacher.labels == list(CIFAR10_CLASSES)
+
+
+def test_measuring_a_finished_run_keeps_its_training_measurement_s_timings(tmp_path):
+    """benchmarks/fast_recipe.py --run rewrites the recipe's result file: the course-script
+    timing and wall time written when that same run folder was trained survive."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fast_recipe.py"
+    spec = importlib.util.spec_from_file_location("fast_recipe_under_test", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run_dir = tmp_path / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    out = tmp_path / "esp-eye-air_recipe.json"
+    course = {"fit_seconds": 174.0}
+    out.write_text(
+        json.dumps(
+            {"run_dir": str(run_dir), "course_script": course, "wall_seconds_whole_command": 2049}
+        )
+    )
+    assert bench.trained_figures(out, run_dir, None) == (course, 2049)
+    assert bench.trained_figures(out, tmp_path / "runs" / "other", None) == (None, None)
+    assert bench.trained_figures(tmp_path / "missing.json", run_dir, None) == (None, None)
+    out.write_text("{not json")
+    assert bench.trained_figures(out, run_dir, None) == (None, None)
