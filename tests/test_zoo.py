@@ -171,6 +171,8 @@ def test_shipped_entries_match_their_cards(entry):
     assert card["sizes"]["arena_bytes"] == measure_arena(int8)
     assert card["data"].startswith("CIFAR-10 (JPEG copy)")
     assert card["metrics"]["int8_tflm_images"] == card["metrics"]["num_test"] == 10_000
+    if "int8_tflm_accuracy_flip_tta" in card["metrics"]:  # benchmarks/flip_tta.py's, all images
+        assert card["metrics"]["int8_tflm_flip_tta_images"] == 10_000
     for key in ("command", "seed", "cpu", "versions", "train_seconds"):
         assert card["training"][key] not in (None, "")
     assert (entry.folder / "labels.txt").read_text().split()[0] == "airplane"
