@@ -106,17 +106,54 @@ def test_bad_starts_are_one_line_errors(toy_npz, tmp_path, capsys):
 
 
 def test_recording_a_start_whose_file_is_gone_never_fails(tmp_path):
-    """The record is written after a long training: a source deleted meanwhile gives no
-    hash, not an error that would lose the trained model; a present one gives its hash."""
+    """The record is written after a long training: the hash taken at the start is kept;
+    without one, a source deleted meanwhile gives no hash, not an error that would lose the
+    trained model; a present one gives its hash."""
     import types
 
     from litelab.models import build_model
-    from litelab.models.init import record
+    from litelab.models.init import record, start_sha256
 
     model = build_model("tiny", (32, 32, 3), 2)
     path = tmp_path / "start.keras"
     path.write_bytes(b"not really a model, but a file with bytes")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     cfg = types.SimpleNamespace(init=str(path), freeze_backbone=False)
-    assert record(cfg, model)["init"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert start_sha256(path) == record(cfg, model)["init"]["sha256"] == digest
     path.unlink()
-    assert record(cfg, model)["init"]["sha256"] is None
+    assert record(cfg, model)["init"]["sha256"] is None and start_sha256(path) is None
+    assert record(cfg, model, digest)["init"]["sha256"] == digest
+
+
+def test_the_start_is_hashed_as_it_is_loaded_and_the_hash_survives_a_resume(toy_colours, tmp_path):
+    """The --init file is replaced after the first epoch, and the run is interrupted and
+    resumed: metrics.json still names the file the weights came from."""
+    import shutil
+
+    from litelab.train import StopAfterEpochs
+
+    start = tmp_path / "start.keras"
+    shutil.copyfile(resolve("zoo:mcu"), start)
+    digest = hashlib.sha256(start.read_bytes()).hexdigest()
+
+    class ReplaceStart(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            start.write_bytes(b"another file now")
+
+    training = {"model": "mcunet", "epochs": 2, "init": str(start), "batch_size": 64}
+    cfg = resolve_config(None, {"source": "toy"}, training, str(tmp_path / "runs"))
+    with pytest.raises(KeyboardInterrupt):
+        run(
+            cfg,
+            data=toy_colours,
+            run_name="r",
+            progress=False,
+            verbose=0,
+            callbacks=[ReplaceStart(), StopAfterEpochs(1)],
+        )
+    state = json.loads((tmp_path / "runs" / "r" / "checkpoint" / "state.json").read_text())
+    assert state["epochs_done"] == 1 and state["facts"] == {"init_sha256": digest}
+    run(resume=tmp_path / "runs" / "r", data=toy_colours, progress=False, verbose=0)
+    metrics = json.loads((tmp_path / "runs" / "r" / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["init"]["sha256"] == digest
+    assert hashlib.sha256(start.read_bytes()).hexdigest() != digest

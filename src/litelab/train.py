@@ -190,11 +190,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
     epoch whose weights are not on disk.
     """
 
-    def __init__(self, directory: Path, history: dict[str, list[float]], seconds: float) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        history: dict[str, list[float]],
+        seconds: float,
+        facts: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.directory = Path(directory)
         self.history = {k: list(v) for k, v in history.items()}
         self.seconds = seconds
+        self.facts = dict(facts or {})  # what the run's start knew, kept for a resume
         self._epoch_start = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -212,7 +219,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.save(tmp)
         write_json(
             self.directory / CHECKPOINT_STATE,
-            {"epochs_done": epoch + 1, "train_seconds": self.seconds, "history": self.history},
+            {
+                "epochs_done": epoch + 1,
+                "train_seconds": self.seconds,
+                "history": self.history,
+                "facts": self.facts,
+            },
         )
 
 
@@ -355,6 +367,7 @@ def train(
     steps_per_epoch = -(-len(data.x_train) // cfg.batch_size)
     multi = cfg.strategy == "multiworker"  # every worker builds, then takes the chief's state
     saved = None
+    facts: dict[str, Any] = {}  # the --init file's hash, taken when it is loaded
     if multi and resume:  # the chief's checkpoint, loaded outside the strategy (no collectives)
         saved = load_checkpoint_model(ckpt_dir / CHECKPOINT_MODEL)
     with distribution_strategy(cfg.strategy).scope():
@@ -365,11 +378,16 @@ def train(
             initial_epoch = int(state["epochs_done"])
             history = state["history"]
             seconds = float(state["train_seconds"])
+            facts = dict(state.get("facts", {}))
         if resume and not multi:
             model = load_checkpoint_model(ckpt_dir / CHECKPOINT_MODEL)
         else:  # the zoo model or --init's, inside a Distiller with --teacher (litelab.distill)
             from litelab.distill import build_training_model
 
+            if cfg.init and not resume:  # hashed as it is read: the file may change meanwhile
+                from litelab.models.init import start_sha256
+
+                facts["init_sha256"] = start_sha256(cfg.init)
             model, student = build_training_model(cfg, data)
             if not resume:
                 write_text(run_dir / "summary.txt", model_summary(student))
@@ -389,7 +407,7 @@ def train(
 
             cached = cached_targets(model, data, cfg, one_hot, make_dataset)
             train_ds = train_ds if cached is None else cached
-    checkpoint = EpochCheckpoint(ckpt_dir, history, seconds)
+    checkpoint = EpochCheckpoint(ckpt_dir, history, seconds, facts)
     stage = StageTag(1)
     cbs: list[keras.callbacks.Callback] = [
         stage,  # first: the checkpoint records the stage with each epoch
@@ -430,9 +448,10 @@ def train(
     from litelab import distill
     from litelab.models import init
 
-    extra = {**distill.record(cfg, model), **init.record(cfg, distill.student_of(model))}
+    student = distill.student_of(model)
+    extra = {**distill.record(cfg, model), **init.record(cfg, student, facts.get("init_sha256"))}
     return TrainResult(
-        model=distill.student_of(model),  # a distilled run keeps the student alone
+        model=student,  # a distilled run keeps the student alone
         history=checkpoint.history,
         train_seconds=round(checkpoint.seconds, 3),
         epochs_run=epochs_run,

@@ -116,17 +116,20 @@ def check_model_name(ref: str | Path, model: str) -> None:
         )
 
 
-def _sha256_or_none(ref: str | Path) -> str | None:
-    """The source file's sha256, or None once it is gone: recording a finished training
-    must never fail on it (the trained model is saved after this)."""
+def start_sha256(ref: str | Path) -> str | None:
+    """The source file's sha256, or None once it is gone. Training takes it as it loads the
+    start (and keeps it in its checkpoint), so a file replaced or deleted during a long run
+    does not change the record; recording must never fail on it (the trained model is saved
+    after)."""
     try:
         return sha256_file(source_path(ref, "--init"))
     except (LitelabError, OSError):
         return None
 
 
-def record(cfg: Any, model: keras.Model) -> dict[str, Any]:
-    """What metrics.json says about the start (empty without ``--init``)."""
+def record(cfg: Any, model: keras.Model, sha256: str | None = None) -> dict[str, Any]:
+    """What metrics.json says about the start (empty without ``--init``): ``sha256`` is the
+    hash taken at the start (:func:`start_sha256`); without it the file is hashed now."""
     if not cfg.init:
         return {}
     base = backbone_of(model)
@@ -134,7 +137,7 @@ def record(cfg: Any, model: keras.Model) -> dict[str, Any]:
     return {
         "init": {
             "source": str(cfg.init),
-            "sha256": _sha256_or_none(cfg.init),
+            "sha256": sha256 or start_sha256(cfg.init),
             "reused_params": reused,
             "new_params": int(model.count_params()) - reused,
             "freeze_backbone": bool(cfg.freeze_backbone),
