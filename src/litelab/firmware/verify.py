@@ -76,12 +76,9 @@ def _python_tflm(data: bytes, inputs: np.ndarray, arena: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _litert_classes(data: bytes, *passes: np.ndarray) -> np.ndarray:
-    """LiteRT's top class per image, of the passes' summed scores (one pass, or flip TTA's
-    two: the inputs and their mirror images')."""
-    from litelab.export.litert import TFLiteModel
-
-    model = TFLiteModel(data, "model")
+def _litert_classes(model, *passes: np.ndarray) -> np.ndarray:
+    """LiteRT's top class per image (``model`` a TFLiteModel), of the passes' summed scores
+    (one pass, or flip TTA's two: the inputs and their mirror images')."""
     total = 0
     for inputs in passes:
         total = total + np.stack(
@@ -91,18 +88,6 @@ def _litert_classes(data: bytes, *passes: np.ndarray) -> np.ndarray:
             ]
         )
     return np.argmax(total, axis=1)
-
-
-def _scores(data: bytes, outputs: np.ndarray) -> np.ndarray:
-    """Output bytes (N, bytes) -> the scores main.cc's Score() computes, in float32."""
-    from litelab.export.litert import TFLiteModel
-
-    out = TFLiteModel(data, "model").output
-    raw = outputs.view(np.dtype(out["dtype"]))
-    scale, zero = out["quantization"]
-    if np.dtype(out["dtype"]).kind in "iu" and scale:
-        return (raw.astype(np.float32) - np.float32(zero)) * np.float32(scale)
-    return raw.astype(np.float32)
 
 
 def _work_dir(work: Path | None) -> Path:
@@ -147,6 +132,10 @@ def verify_host(
     passes = [(images, run.input_hashes, run.outputs)]
     if flip_tta:
         passes.append((images[:, :, ::-1], run.mirror_input_hashes, run.mirror_outputs))
+    from litelab.export.litert import TFLiteModel
+
+    litert_model = TFLiteModel(data, "model")
+    out_dtype = np.dtype(litert_model.output["dtype"])
     same_input = np.ones(len(images), bool)
     exact = np.ones(len(images), bool)
     tflm_scores = 0
@@ -157,9 +146,10 @@ def verify_host(
         same_input &= np.array([fnv1a32(expected[i].tobytes()) == h for i, h in enumerate(hashes)])
         ref = _python_tflm(data, expected, arena)
         exact &= np.all(ref == outputs, axis=1)
-        tflm_scores = tflm_scores + _scores(data, ref)
+        # the scores main.cc's Score() sums: the output bytes dequantized as LiteRT does
+        tflm_scores = tflm_scores + litert_model.dequantize_output(ref.view(out_dtype))
     exact &= same_input
-    litert = _litert_classes(data, *inputs)
+    litert = _litert_classes(litert_model, *inputs)
     result: dict[str, Any] = {
         "mode": "host",
         "kernels": "TFLM reference",

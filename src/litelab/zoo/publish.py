@@ -137,9 +137,7 @@ def publish(
         "published": {"tflm_seconds": round(tflm_seconds, 1), "versions": versions()},
         **(extra or {}),
     }
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = _staging(folder)
     tmp.mkdir(parents=True)
     # loaded uncompiled: weights only, no optimizer slots; litelab's layers swapped for Keras'
     save_model_formats(tmp, model, names={"keras": KERAS_FILE}, formats=("keras",))
@@ -219,9 +217,7 @@ def measure_flip_tta(
             "tflm_seconds": result["tflm_seconds"],
             "versions": versions(),
         }
-        tmp = folder.with_name(folder.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        tmp = _staging(folder)
         shutil.copytree(folder, tmp)
         write_json(tmp / CARD, card)
         _swap_in(tmp, folder)
@@ -243,9 +239,7 @@ def republish_portable(name: str, *, root: str | Path | None = None) -> ZooEntry
         raise LitelabError(f"zoo entry {folder} has no {CARD} or {KERAS_FILE}")
     card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     model = load_model(folder / KERAS_FILE)
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = _staging(folder)
     shutil.copytree(folder, tmp)
     save_model_formats(tmp, model, names={"keras": KERAS_FILE}, formats=("keras",))
     card.setdefault("sizes", {})["keras_bytes"] = (tmp / KERAS_FILE).stat().st_size
@@ -257,6 +251,15 @@ def republish_portable(name: str, *, root: str | Path | None = None) -> ZooEntry
     write_json(tmp / CARD, card)
     _swap_in(tmp, folder)
     return ZooEntry(name, folder, card)
+
+
+def _staging(folder: Path) -> Path:
+    """``<entry>.tmp`` beside the entry, where a new version is written before
+    :func:`_swap_in`; one a crash left behind is removed first."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    return tmp
 
 
 def _swap_in(tmp: Path, folder: Path) -> None:
